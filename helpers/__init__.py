@@ -1,0 +1,21 @@
+"""The Gone-Away Lab: reproduce and fix MySQL/MariaDB 2006/2013 errors against a real server.
+
+>>> import helpers
+>>> lab = helpers.start_lab()
+>>> rows = helpers.run("idle", lab)        # one row per step, failures included
+>>> helpers.summarize(rows)
+"""
+
+from __future__ import annotations
+
+from .config import LabConfig
+from .drivers import DISCONNECT_CODES, DRIVERS, describe_error
+from .errors import LabError
+from .lab import Lab, server_id, start_lab
+from .scenarios import SCENARIOS, Fix, recycle_by_age, run, summarize, timeout_scopes, watch_idle
+
+__all__ = [
+    "DISCONNECT_CODES", "DRIVERS", "SCENARIOS", "Fix", "Lab", "LabConfig", "LabError",
+    "describe_error", "recycle_by_age", "run", "server_id", "start_lab", "summarize",
+    "timeout_scopes", "watch_idle",
+]  # fmt: skip

@@ -1,0 +1,262 @@
+"""A private MariaDB from the installed server binaries.
+
+Everything it owns lives under ``$LAB_HOME/local``: data directory, socket,
+pid file, error log, the generated ``my.cnf`` (which includes the shared
+``helpers/mariadb/lab.cnf``) and ``state.json`` (pid and port, so that a later
+``python -m helpers status|down`` or a notebook finds the running server).
+It listens on 127.0.0.1 only and never reads the system's MariaDB config.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import SERVER_CNF
+from ..errors import LabError
+from .base import Backend
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "apt-get install mariadb-server   (Debian/Ubuntu: it provides mariadbd and mariadb-install-db)"
+_PR_SET_PDEATHSIG = 1
+
+
+def find_binary(name: str) -> str | None:
+    """``name`` on PATH or in the sbin directories Debian installs servers to."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Can a server listen on ``port``? (SO_REUSEADDR, as mariadbd: TIME_WAIT is no obstacle.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` is a live mariadbd (not a recycled pid of something else)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return b"mariadbd" in cmdline and "State:\tZ" not in status
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """In the child before exec: get SIGTERM when the process that started us dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.dir: Path = config.home / "local"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- files ---------------------------------------------------------------
+    @property
+    def datadir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.dir / "mariadb.sock"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "error.log"
+
+    @property
+    def cnf_path(self) -> Path:
+        return self.dir / "my.cnf"
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / "state.json"
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.state_path.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def pid(self) -> int | None:
+        pid = self._state().get("pid")
+        return int(pid) if pid else None
+
+    @property
+    def port(self) -> int:
+        port = self._state().get("port") or self.config.port
+        if not port:
+            raise LabError("the local lab is not running: start it with `python -m helpers up`")
+        return int(port)
+
+    # -- lifecycle -----------------------------------------------------------
+    def running(self) -> bool:
+        pid = self.pid
+        return pid is not None and pid_alive(pid)
+
+    def start(self, *, detach: bool = False) -> bool:
+        if self.running():
+            return False
+        mariadbd = find_binary("mariadbd")
+        install_db = find_binary("mariadb-install-db")
+        if not mariadbd or not install_db:
+            raise LabError(f"the local backend needs the MariaDB server binaries: {INSTALL_HINT}")
+        port = self._choose_port()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_config(port)
+        if not (self.datadir / "mysql").is_dir():
+            self._install_db(install_db)
+        self._launch(mariadbd, port, detach)
+        return True
+
+    def _choose_port(self) -> int:
+        wanted = self.config.port or self._state().get("port")
+        if wanted and port_is_free(int(wanted)):
+            return int(wanted)
+        if self.config.port:
+            raise LabError(
+                f"port {self.config.port} on 127.0.0.1 is already in use by another program. "
+                "Unset LAB_PORT to let the lab pick a free port, or set LAB_PORT to a free one."
+            )
+        return free_port()
+
+    def _write_config(self, port: int) -> None:
+        lines = [
+            "# Generated by helpers.backends.local: do not edit, it is rewritten at every start.",
+            f"!include {SERVER_CNF}",
+            "[mariadbd]",
+            f"datadir={self.datadir}",
+            f"socket={self.socket_path}",
+            f"pid-file={self.dir / 'mariadbd.pid'}",
+            f"log-error={self.log_path}",
+            f"port={port}",
+            "bind-address=127.0.0.1",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user=root")  # mariadbd refuses to run as root unless told to
+        self.cnf_path.write_text("\n".join(lines) + "\n")
+
+    def _write_init_sql(self) -> Path:
+        """Accounts the lab needs, the same ones compose.yaml creates; run at every start."""
+        c = self.config
+        path = self.dir / "init.sql"
+        path.write_text(
+            f"CREATE DATABASE IF NOT EXISTS `{c.database}`;\n"
+            f"CREATE OR REPLACE USER '{c.user}'@'%' IDENTIFIED BY '{c.password}';\n"
+            f"GRANT ALL ON `{c.database}`.* TO '{c.user}'@'%';\n"
+            f"CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY '{c.root_password}';\n"
+            "GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n"
+        )
+        return path
+
+    def _install_db(self, install_db: str) -> None:
+        log.info("initialising a new data directory in %s", self.datadir)
+        result = subprocess.run(
+            [
+                install_db,
+                f"--defaults-file={self.cnf_path}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            tail = "\n  ".join(self.error_log(8) or (result.stdout + result.stderr).strip().splitlines()[-8:])
+            raise LabError(f"mariadb-install-db failed in {self.datadir}:\n  {tail}")
+
+    def _launch(self, mariadbd: str, port: int, detach: bool) -> None:
+        self.log_path.touch()
+        log_offset = self.log_path.stat().st_size
+        with open(os.devnull, "rb") as devnull:
+            proc = subprocess.Popen(
+                # --defaults-file must come first; init-file only here, not for the bootstrap
+                [mariadbd, f"--defaults-file={self.cnf_path}", f"--init-file={self._write_init_sql()}"],
+                stdin=devnull,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in a terminal or notebook does not reach it
+                preexec_fn=None if detach else _die_with_parent,
+            )
+        self._proc = proc
+        owner = None if detach else os.getpid()
+        self.state_path.write_text(json.dumps({"pid": proc.pid, "port": port, "owner": owner}))
+        try:
+            self.wait_ready(self.config.startup_timeout, alive=lambda: proc.poll() is None)
+        except BaseException as exc:  # includes KeyboardInterrupt: leave nothing behind
+            new_log = self.log_path.read_text(errors="replace")[log_offset:]
+            self.stop()
+            if isinstance(exc, LabError) and "Address already in use" in new_log:
+                raise LabError(
+                    f"port {port} on 127.0.0.1 is already in use by another program. "
+                    "Unset LAB_PORT to let the lab pick a free port, or set LAB_PORT to a free one."
+                ) from None
+            raise
+        log.info("local MariaDB pid %s ready on 127.0.0.1:%s", proc.pid, port)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self.pid
+        if pid is not None and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while pid_alive(pid) and time.monotonic() < deadline:
+                self._reap()
+                time.sleep(0.05)
+            if pid_alive(pid):
+                log.warning("mariadbd pid %s ignored SIGTERM for %.0f s; killing it", pid, timeout)
+                os.kill(pid, signal.SIGKILL)
+        self._reap()
+        self.state_path.unlink(missing_ok=True)
+
+    def _reap(self) -> None:
+        if self._proc is not None and self._proc.poll() is not None:
+            self._proc = None
+
+    def restart(self) -> None:
+        # Only the process that owns the server ties the new one to itself;
+        # anyone else (a notebook restarting a server from `helpers up`) detaches it.
+        detached = self._state().get("owner") != os.getpid()
+        port = self.port
+        self.stop()
+        self.state_path.write_text(json.dumps({"port": port}))
+        self.start(detach=detached)
+
+    def error_log(self, lines: int = 20) -> list[str]:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return text.splitlines()[-lines:]
+
+    def describe(self) -> dict[str, Any]:
+        facts = super().describe() if self.running() else {"backend": self.name, "running": False}
+        facts.update({"pid": self.pid, "datadir": str(self.datadir), "error_log": str(self.log_path)})
+        return facts

@@ -1,0 +1,60 @@
+"""The two drivers the lab compares, and how their errors are read as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy.exc
+
+#: SQLAlchemy dialect suffix -> the package behind it.
+DRIVERS: dict[str, str] = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient"}
+
+#: Client error codes for a connection that died under the client.
+#: 2006 ``CR_SERVER_GONE_ERROR``: the request could not be sent.
+#: 2013 ``CR_SERVER_LOST``: the request was sent, the answer never came.
+#: These are the two the lab's scenarios really produce with both drivers;
+#: SQLAlchemy's MySQL dialect also treats 2014, 2045, 2055, 4031 and 1927 as
+#: disconnects.
+DISCONNECT_CODES = frozenset({2006, 2013})
+
+
+def check_driver(driver: str) -> str:
+    """Return ``driver`` if it is one the lab knows, else raise ``ValueError``."""
+    if driver not in DRIVERS:
+        raise ValueError(f"unknown driver {driver!r}: choose one of {', '.join(DRIVERS)}")
+    return driver
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """An exception from a driver, flattened into the fields the lab records."""
+
+    error_class: str
+    error_code: int | None
+    message: str
+    invalidated: bool
+
+    @property
+    def is_disconnect(self) -> bool:
+        return self.error_code in DISCONNECT_CODES
+
+
+def describe_error(exc: BaseException) -> ErrorInfo:
+    """Turn a SQLAlchemy or driver exception into an :class:`ErrorInfo`.
+
+    ``exc.orig`` (the driver's own exception) is what the application would see
+    without SQLAlchemy; its class is reported with its module so that
+    ``pymysql.err.OperationalError`` and ``MySQLdb.OperationalError`` stay apart.
+    """
+    invalidated = bool(getattr(exc, "connection_invalidated", False))
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None else exc
+    cls = type(orig)
+    module = cls.__module__
+    error_class = cls.__name__ if module == "builtins" else f"{module}.{cls.__name__}"
+    code: int | None = None
+    message = str(orig)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        code = args[0] or None
+        message = str(args[1]) if len(args) > 1 else ""
+    return ErrorInfo(error_class, code, message, invalidated)

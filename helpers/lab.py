@@ -1,0 +1,246 @@
+"""The lab handle: one MariaDB, its URLs, and the server-side views the notebooks show.
+
+>>> import helpers
+>>> lab = helpers.start_lab()           # docker where an engine answers, else local
+>>> engine = lab.engine("pymysql", pool_pre_ping=True)
+>>> lab.processlist()                   # DataFrame
+>>> lab.stop()                          # or let the kernel's exit do it
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+import pymysql
+import sqlalchemy
+from sqlalchemy import URL, event
+from sqlalchemy.engine import Engine
+
+from .backends import Backend, ComposeBackend, choose_backend
+from .config import LabConfig
+from .drivers import check_driver
+from .errors import LabError
+
+log = logging.getLogger(__name__)
+
+#: Status counters the notebooks watch.
+COUNTERS = ("Aborted_clients", "Aborted_connects", "Connections", "Threads_connected", "Threads_running")
+
+#: The admin connection must not fall to the timeouts the lab sets for everyone else.
+ADMIN_INIT = "SET SESSION wait_timeout = 86400, interactive_timeout = 86400"
+
+
+def _store_server_id(dbapi_connection: Any, record: Any) -> None:
+    """``connect`` listener: remember the server's id for this DBAPI connection."""
+    record.info["server_id"] = dbapi_connection.thread_id()
+
+
+def server_id(connection: sqlalchemy.Connection) -> int | None:
+    """The server's connection id (``CONNECTION_ID()``) behind a checked-out Connection,
+    known without a round trip, so it can be reported even when the next query fails."""
+    return connection.connection.info.get("server_id")  # type: ignore[no-any-return]
+
+
+class Lab:
+    """A running MariaDB and the views of it the notebooks need."""
+
+    def __init__(self, backend: Backend, *, owned: bool = False) -> None:
+        self.backend = backend
+        self.owned = owned
+        self._admin: pymysql.connections.Connection | None = None
+        self._lock = threading.Lock()
+        if owned:
+            atexit.register(self.stop)
+
+    # -- lifecycle -----------------------------------------------------------
+    @classmethod
+    def start(cls, config: LabConfig | None = None, *, detach: bool = False) -> Lab:
+        """Bring the lab up (or find it up) and return its handle.
+
+        A server this call starts without ``detach`` stops when this process
+        exits (kernel shutdown, end of script, Ctrl-C); a server that was
+        already running is left as it is.
+        """
+        backend = choose_backend(config or LabConfig.from_env())
+        started = backend.start(detach=detach)
+        lab = cls(backend, owned=started and not detach)
+        log.info("lab %s on %s:%s", "started" if started else "found", backend.host, backend.port)
+        return lab
+
+    def stop(self, **kwargs: Any) -> None:
+        """Stop the server and leave nothing running (``down``)."""
+        self._close_admin()
+        self.backend.stop(**kwargs)
+        if self.owned:
+            atexit.unregister(self.stop)
+            self.owned = False
+
+    def restart(self) -> None:
+        """Restart the server: every open connection dies, data and port stay."""
+        self._require_changes("restart the server")
+        self._close_admin()
+        self.backend.restart()
+
+    def pause(self) -> None:
+        """Freeze the container (docker backend only): the server stops answering."""
+        self._docker().pause()
+
+    def unpause(self) -> None:
+        self._docker().unpause()
+
+    def _docker(self) -> ComposeBackend:
+        if not isinstance(self.backend, ComposeBackend):
+            raise LabError(f"pause/unpause need the docker backend; this lab is {self.backend.name!r}")
+        return self.backend
+
+    def describe(self) -> dict[str, Any]:
+        return self.backend.describe()
+
+    def __repr__(self) -> str:
+        b = self.backend
+        return f"<Lab {b.name} {b.host}:{b.port} database={b.database!r}>"
+
+    # -- clients -------------------------------------------------------------
+    def url(self, driver: str = "pymysql", **query: str) -> URL:
+        """SQLAlchemy URL for ``mysql+<driver>`` with the lab's application account."""
+        b = self.backend
+        return URL.create(
+            f"mysql+{check_driver(driver)}",
+            username=b.user,
+            password=b.password,
+            host=b.host,
+            port=b.port,
+            database=b.database,
+            query={"charset": "utf8mb4", **query},
+        )
+
+    def engine(self, driver: str = "pymysql", **options: Any) -> Engine:
+        """``create_engine(lab.url(driver), **options)``, with each connection's
+        server id recorded (see :func:`server_id`)."""
+        engine = sqlalchemy.create_engine(self.url(driver), **options)
+        event.listen(engine, "connect", _store_server_id)
+        return engine
+
+    # -- admin SQL -----------------------------------------------------------
+    def _connection(self) -> pymysql.connections.Connection:
+        if self._admin is None:
+            self._admin = pymysql.connect(
+                host=self.backend.host,
+                port=self.backend.port,
+                user=self.backend.admin_user,
+                password=self.backend.admin_password,
+                autocommit=True,
+                connect_timeout=5,
+                init_command=ADMIN_INIT,
+            )
+        else:
+            self._admin.ping(reconnect=True)  # the server may have restarted
+        return self._admin
+
+    def _close_admin(self) -> None:
+        with self._lock:
+            if self._admin is not None:
+                try:
+                    self._admin.close()
+                except pymysql.Error:
+                    pass
+                self._admin = None
+
+    def _fetch(self, statement: str, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._lock:
+            try:
+                with self._connection().cursor() as cur:
+                    cur.execute(statement, params)
+                    columns = [d[0] for d in cur.description] if cur.description else []
+                    return columns, list(cur.fetchall())
+            except pymysql.err.OperationalError as exc:
+                if exc.args and exc.args[0] in (2003, 2006, 2013):
+                    self._admin = None
+                raise
+
+    def sql(self, statement: str, params: Any = None) -> pd.DataFrame:
+        """Run one statement with the admin account; rows as a DataFrame."""
+        columns, rows = self._fetch(statement, params)
+        return pd.DataFrame(rows, columns=columns)
+
+    def variables(self, like: str = "%timeout%", scope: str = "global") -> pd.DataFrame:
+        """``SHOW GLOBAL VARIABLES LIKE ...`` (scope ``global``) or the admin session's."""
+        if scope not in ("global", "session"):
+            raise ValueError("scope is 'global' or 'session'")
+        return self.sql(f"SHOW {scope.upper()} VARIABLES LIKE %s", (like,))
+
+    def get_global(self, name: str) -> Any:
+        """``@@GLOBAL.name``, typed as the server gives it (int for numbers)."""
+        if not name.isidentifier():
+            raise ValueError(f"not a variable name: {name!r}")
+        try:
+            return self._fetch(f"SELECT @@GLOBAL.{name}")[1][0][0]
+        except pymysql.err.OperationalError as exc:
+            raise LabError(f"the server has no global variable {name!r}: {exc.args[-1]}") from None
+
+    def set_global(self, **values: Any) -> None:
+        """``SET GLOBAL name = value`` for each keyword: new connections see it, open ones do not."""
+        self._require_changes("change global variables")
+        for name, value in values.items():
+            if not name.isidentifier():
+                raise ValueError(f"not a variable name: {name!r}")
+            self.sql(f"SET GLOBAL {name} = %s", (value,))
+
+    @contextmanager
+    def globals(self, **values: Any) -> Iterator[None]:
+        """Set globals for the duration of a ``with`` block, then put the old values back."""
+        before = {name: self.get_global(name) for name in values}
+        self.set_global(**values)
+        try:
+            yield
+        finally:
+            self.set_global(**before)
+
+    def processlist(self, user: str | None = None) -> pd.DataFrame:
+        """``SHOW PROCESSLIST`` with millisecond ``TIME_MS``, the admin's own row left out."""
+        df = self.sql(
+            "SELECT ID, USER, HOST, DB, COMMAND, TIME, TIME_MS, STATE, INFO "
+            "FROM information_schema.PROCESSLIST "
+            "WHERE ID <> CONNECTION_ID() AND COMMAND <> 'Daemon' ORDER BY ID"
+        )
+        return df[df["USER"] == user].reset_index(drop=True) if user else df
+
+    def status(self, names: Mapping[str, Any] | tuple[str, ...] | list[str] = COUNTERS) -> pd.DataFrame:
+        """``SHOW GLOBAL STATUS`` for ``names``, one row, values as integers."""
+        names = list(names)
+        df = self.sql(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN (" + ", ".join(["%s"] * len(names)) + ")",
+            tuple(names),
+        )
+        values = dict(zip(df["Variable_name"], pd.to_numeric(df["Value"]), strict=True))
+        return pd.DataFrame([{name: values.get(name) for name in names}])
+
+    def kill(self, connection_id: int, query_only: bool = False) -> None:
+        """``KILL [QUERY] id``: end a connection (or just its running statement)."""
+        self._require_changes("kill connections")
+        self.sql(f"KILL {'QUERY' if query_only else 'CONNECTION'} %s", (int(connection_id),))
+
+    def error_log(self, lines: int = 20, contains: str | None = None) -> list[str]:
+        """The server's error log: the last ``lines`` lines (of those with ``contains``)."""
+        if contains is None:
+            return self.backend.error_log(lines)
+        found = [line for line in self.backend.error_log(100_000) if contains in line]
+        return found[-lines:]
+
+    def _require_changes(self, what: str) -> None:
+        if not self.backend.can_change:
+            raise LabError(
+                f"refusing to {what} on the external server {self.backend.host}:{self.backend.port}; "
+                "set LAB_ALLOW_CHANGES=1 if that server is yours to change"
+            )
+
+
+def start_lab(**overrides: Any) -> Lab:
+    """Bring the lab up with the environment's configuration (keywords override it)."""
+    return Lab.start(LabConfig.from_env(**overrides))

@@ -1,0 +1,59 @@
+"""Waits that show how long is left: every sleep in the lab goes through here."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from tqdm.auto import tqdm
+
+TICK = 0.1
+
+
+def progress_enabled() -> bool:
+    """Progress bars are on unless ``LAB_PROGRESS=0`` (or ``TQDM_DISABLE=1``)."""
+    return os.environ.get("LAB_PROGRESS", "1") != "0"
+
+
+def wait(seconds: float, desc: str = "waiting") -> float:
+    """Sleep ``seconds`` with a progress bar; return the seconds really slept."""
+    start = time.monotonic()
+    end = start + seconds
+    with tqdm(
+        total=round(seconds, 1),
+        desc=desc,
+        unit="s",
+        bar_format="{desc}: {bar} {n:.1f}/{total:.1f} s",
+        disable=not progress_enabled(),
+        leave=False,
+    ) as bar:
+        while (now := time.monotonic()) < end:
+            time.sleep(min(TICK, end - now))
+            bar.n = round(min(time.monotonic() - start, seconds), 1)
+            bar.refresh()
+    return time.monotonic() - start
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, desc: str = "waiting", interval: float = 0.05
+) -> bool:
+    """Poll ``condition`` until it is true or ``timeout`` passes; return whether it became true."""
+    start = time.monotonic()
+    with tqdm(
+        total=round(timeout, 1),
+        desc=desc,
+        unit="s",
+        bar_format="{desc}: {bar} {n:.1f} s",
+        disable=not progress_enabled(),
+        leave=False,
+    ) as bar:
+        while True:
+            if condition():
+                return True
+            elapsed = time.monotonic() - start
+            if elapsed >= timeout:
+                return False
+            bar.n = round(elapsed, 1)
+            bar.refresh()
+            time.sleep(interval)

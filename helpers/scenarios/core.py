@@ -1,0 +1,198 @@
+"""The machinery every scenario shares: fixes, trials, the registry, the runner.
+
+A *scenario* reproduces one cause of 2006/2013. It runs several *trials* in
+lockstep, one per (driver, fix), so that a wait is paid once for all of them.
+Each trial owns one engine and records every step as a row; a failure is a
+row with its error code and message, never an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy
+from sqlalchemy import text
+
+from ..drivers import DRIVERS, describe_error
+from ..lab import Lab, server_id
+
+COLUMNS = [
+    "scenario", "time", "step", "driver", "fix", "connection_id", "outcome",
+    "error_class", "error_code", "message", "invalidated", "latency",
+]  # fmt: skip
+
+#: The statement a step runs unless told otherwise: cheap, and it names the connection.
+PROBE = "SELECT CONNECTION_ID()"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Engine options under test, and whether they should prevent the scenario's failure."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    prevents: bool = True
+
+
+NO_FIX = Fix("none", prevents=False)
+
+
+class Trial:
+    """One engine (a driver and a fix) inside a scenario; records each step."""
+
+    def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
+        self.lab = lab
+        self.scenario = scenario
+        self.driver = driver
+        self.fix = fix
+        self.t0 = t0
+        options = {"pool_size": 1, "max_overflow": 0, **fix.options}
+        self.engine = lab.engine(driver, **options)
+        self.rows: list[dict[str, Any]] = []
+
+    def checkout(self) -> sqlalchemy.Connection:
+        """Check a connection out and keep it (for work done while holding it)."""
+        return self.engine.connect()
+
+    def query(
+        self, step: str, sql: str = PROBE, conn: sqlalchemy.Connection | None = None
+    ) -> dict[str, Any]:
+        """Run ``sql`` on a fresh checkout (or on ``conn``, then close it); record the outcome."""
+        start = time.monotonic()
+        cid: int | None = None
+        try:
+            if conn is None:
+                conn = self.engine.connect()
+            with conn:
+                cid = server_id(conn)
+                conn.execute(text(sql)).fetchall()
+        except sqlalchemy.exc.DBAPIError as exc:
+            return self.record(step, start, cid, exc)
+        return self.record(step, start, cid)
+
+    def record(
+        self, step: str, start: float, connection_id: int | None, exc: BaseException | None = None
+    ) -> dict[str, Any]:
+        """Append one row; ``exc`` makes it an error row."""
+        row: dict[str, Any] = {
+            "scenario": self.scenario,
+            "time": round(start - self.t0, 3),
+            "step": step,
+            "driver": self.driver,
+            "fix": self.fix.name,
+            "connection_id": connection_id,
+            "outcome": "ok",
+            "error_class": None,
+            "error_code": None,
+            "message": None,
+            "invalidated": False,
+            "latency": round(time.monotonic() - start, 4),
+        }
+        if exc is not None:
+            info = describe_error(exc)
+            row.update(
+                outcome="error",
+                error_class=info.error_class,
+                error_code=info.error_code,
+                message=info.message,
+                invalidated=info.invalidated,
+            )
+        self.rows.append(row)
+        return row
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def each(trials: Iterable[Trial], step: str, sql: str = PROBE) -> None:
+    """Every trial runs the same step, one after the other (milliseconds apart)."""
+    for trial in trials:
+        trial.query(step, sql)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A registered reproduction: its story, its fixes, and the function that runs it."""
+
+    name: str
+    title: str
+    fixes: tuple[Fix, ...]
+    body: Callable[[Lab, list[Trial]], None]
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, title: str, fixes: Sequence[Fix]) -> Callable[[Callable[..., None]], Scenario]:
+    """Decorator: register ``body(lab, trials)`` as scenario ``name``."""
+
+    def register(body: Callable[[Lab, list[Trial]], None]) -> Scenario:
+        entry = Scenario(name, title, tuple(fixes), body)
+        SCENARIOS[name] = entry
+        return entry
+
+    return register
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ValueError(f"no scenario {name!r}; there are: {', '.join(SCENARIOS)}") from None
+
+
+def run(
+    name: str,
+    lab: Lab,
+    drivers: Sequence[str] = tuple(DRIVERS),
+    fixes: Sequence[Fix | str] | None = None,
+) -> pd.DataFrame:
+    """Run scenario ``name`` for every driver × fix; one row per step per trial.
+
+    ``fixes`` defaults to the scenario's own list; names pick from it.
+    """
+    entry = get(name)
+    chosen = [f if isinstance(f, Fix) else _fix_named(entry, f) for f in (fixes or entry.fixes)]
+    t0 = time.monotonic()
+    trials = [Trial(lab, name, driver, fix, t0) for driver in drivers for fix in chosen]
+    try:
+        entry.body(lab, trials)
+    finally:
+        for trial in trials:
+            trial.close()
+    rows = [row for trial in trials for row in trial.rows]
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"error_code": "Int64", "connection_id": "Int64"})
+
+
+def _fix_named(entry: Scenario, name: str) -> Fix:
+    for fix in entry.fixes:
+        if fix.name == name:
+            return fix
+    raise ValueError(f"scenario {entry.name!r} has no fix {name!r}: {', '.join(f.name for f in entry.fixes)}")
+
+
+def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per scenario × driver × fix: did it stay clean, and if not, the first error."""
+    out = []
+    expected = {(s.name, f.name): f.prevents for s in SCENARIOS.values() for f in s.fixes}
+    for (name, driver, fix), group in rows.groupby(["scenario", "driver", "fix"], sort=False):
+        errors = group[group["outcome"] == "error"]
+        first = errors.iloc[0] if len(errors) else None
+        ok = first is None
+        prevents = expected.get((name, fix))
+        out.append({
+            "scenario": name,
+            "driver": driver,
+            "fix": fix,
+            "ok": ok,
+            "errors": len(errors),
+            "error_code": None if first is None else first["error_code"],
+            "error_message": None if first is None else first["message"],
+            "seconds": round(float((group["time"] + group["latency"]).max() - group["time"].min()), 2),
+            "as_expected": None if prevents is None else ok == prevents,
+        })  # fmt: skip
+    return pd.DataFrame(out).astype({"error_code": "Int64"})

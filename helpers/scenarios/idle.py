@@ -1,0 +1,164 @@
+"""Gone away after idling: the server's ``wait_timeout``, and the two pool fixes.
+
+Scenarios (registered, run with :func:`helpers.scenarios.run`):
+
+``idle``            a pooled connection idles past ``wait_timeout``
+``recycle_margin``  a request checks out, works, then queries: recycle at
+                    ``wait_timeout`` is too late
+``restart``         the server restarts under the pool
+
+Measurements for the notebooks: :func:`timeout_scopes`, :func:`watch_idle`,
+:func:`recycle_by_age`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import text
+
+from ..lab import Lab, server_id
+from ..logs import capture
+from ..progress import wait
+from .core import NO_FIX, Fix, Trial, each, scenario
+
+#: The lab's ``wait_timeout``: short enough to watch, long enough to measure.
+WAIT_TIMEOUT = 2
+
+RECYCLE_BELOW = Fix("pool_recycle=1", {"pool_recycle": 1})
+PRE_PING = Fix("pool_pre_ping", {"pool_pre_ping": True})
+
+
+@scenario(
+    "idle",
+    "A pooled connection idles past wait_timeout; the next request fails once",
+    fixes=[NO_FIX, RECYCLE_BELOW, PRE_PING],
+)
+def idle(lab: Lab, trials: list[Trial]) -> None:
+    with lab.globals(wait_timeout=WAIT_TIMEOUT):
+        each(trials, "first query")
+        wait(WAIT_TIMEOUT + 1, f"idle past wait_timeout={WAIT_TIMEOUT}s")
+        each(trials, "after idle")
+        each(trials, "next checkout")
+
+
+#: ``recycle_margin`` timing: checkout after HOLD seconds of idling, then HOLD
+#: seconds of work before the first query, so the query comes 2*HOLD after the
+#: last command: past WAIT_TIMEOUT, though the checkout itself was not.
+HOLD = 1.3
+
+
+@scenario(
+    "recycle_margin",
+    "Checkout at 1.3 s idle, 1.3 s of work, then the first query: recycle must leave a margin",
+    fixes=[
+        NO_FIX,
+        RECYCLE_BELOW,
+        Fix("pool_recycle=2 (=wait_timeout)", {"pool_recycle": WAIT_TIMEOUT}, prevents=False),
+        Fix("pool_recycle=4", {"pool_recycle": 2 * WAIT_TIMEOUT}, prevents=False),
+        PRE_PING,
+    ],
+)
+def recycle_margin(lab: Lab, trials: list[Trial]) -> None:
+    with lab.globals(wait_timeout=WAIT_TIMEOUT):
+        each(trials, "first query")
+        wait(HOLD, "idle in the pool")
+        held = [(trial, trial.checkout()) for trial in trials]
+        wait(HOLD, "work before the first query")
+        for trial, conn in held:
+            trial.query("query after work", conn=conn)
+        each(trials, "next checkout")
+
+
+@scenario(
+    "restart",
+    "The server restarts; every pooled connection is dead",
+    fixes=[NO_FIX, PRE_PING],
+)
+def restart(lab: Lab, trials: list[Trial]) -> None:
+    each(trials, "first query")
+    lab.restart()
+    each(trials, "after restart")
+    each(trials, "next checkout")
+
+
+# -- measurements ------------------------------------------------------------
+
+
+def timeout_scopes(lab: Lab, driver: str = "pymysql", value: int = WAIT_TIMEOUT) -> pd.DataFrame:
+    """``SET GLOBAL wait_timeout`` reaches new connections only.
+
+    Opens one connection before the change and one after; returns each one's
+    ``@@global.wait_timeout`` and ``@@session.wait_timeout``.
+    """
+    engine = lab.engine(driver, pool_size=2)
+    probe = text("SELECT CONNECTION_ID(), @@global.wait_timeout, @@session.wait_timeout")
+    rows = []
+    try:
+        with engine.connect() as before, lab.globals(wait_timeout=value), engine.connect() as after:
+            for label, conn in (("opened before SET GLOBAL", before), ("opened after SET GLOBAL", after)):
+                cid, glob, sess = conn.execute(probe).one()
+                rows.append({"connection": label, "connection_id": cid, "global": glob, "session": sess})
+    finally:
+        engine.dispose()
+    return pd.DataFrame(rows)
+
+
+def watch_idle(
+    lab: Lab, driver: str = "pymysql", seconds: float = WAIT_TIMEOUT + 1.5, every: float = 0.25
+) -> pd.DataFrame:
+    """Watch a pooled connection sleep in ``SHOW PROCESSLIST`` until the server drops it.
+
+    Returns one row per sample: time since the connection went back to the
+    pool, whether its row is still there, its ``COMMAND`` and ``TIME_MS``.
+    """
+    engine = lab.engine(driver, pool_size=1)
+    samples = []
+    try:
+        with lab.globals(wait_timeout=WAIT_TIMEOUT):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                cid = server_id(conn)
+            start = time.monotonic()
+            end = start + seconds
+            while (now := time.monotonic()) <= end:
+                row = lab.processlist().query("ID == @cid")
+                present = not row.empty
+                samples.append({
+                    "t": round(now - start, 2),
+                    "connection_id": cid,
+                    "present": present,
+                    "command": row["COMMAND"].iloc[0] if present else None,
+                    "time_ms": float(row["TIME_MS"].iloc[0]) if present else None,
+                })  # fmt: skip
+                wait(max(0.0, min(every, end - time.monotonic())), f"watching connection {cid}")
+    finally:
+        engine.dispose()
+    return pd.DataFrame(samples)
+
+
+def recycle_by_age(
+    lab: Lab, driver: str = "pymysql", recycle: float = 1.5, every: float = 0.5, seconds: float = 4.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A connection used every ``every`` seconds (never idle long) with ``pool_recycle=recycle``.
+
+    Returns (uses, pool_log): one row per use with the server connection id,
+    and the ``sqlalchemy.pool`` log records of the same run. The id changes
+    every ``recycle`` seconds although the connection is never idle that long:
+    recycle counts age since connect, not idle time.
+    """
+    engine = lab.engine(driver, pool_size=1, pool_recycle=recycle)
+    uses: list[dict[str, Any]] = []
+    try:
+        with capture("sqlalchemy.pool") as records:
+            start = time.monotonic()
+            while (t := time.monotonic() - start) <= seconds:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                    uses.append({"t": round(t, 2), "connection_id": server_id(conn)})
+                wait(every, "using the connection")
+    finally:
+        engine.dispose()
+    return pd.DataFrame(uses), records.frame(start)
