@@ -13,7 +13,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pandas as pd
@@ -146,10 +146,8 @@ class Lab:
     def _close_admin(self) -> None:
         with self._lock:
             if self._admin is not None:
-                try:
+                with suppress(pymysql.Error):
                     self._admin.close()
-                except pymysql.Error:
-                    pass
                 self._admin = None
 
     def _fetch(self, statement: str, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:

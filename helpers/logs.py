@@ -27,7 +27,12 @@ class Records(logging.Handler):
         base = (t0 + offset) if t0 is not None else (self.records[0].created if self.records else 0.0)
         return pd.DataFrame(
             [
-                {"t": round(r.created - base, 2), "logger": r.name, "level": r.levelname, "message": r.getMessage()}
+                {
+                    "t": round(r.created - base, 2),
+                    "logger": r.name,
+                    "level": r.levelname,
+                    "message": r.getMessage(),
+                }
                 for r in self.records
             ],
             columns=["t", "logger", "level", "message"],

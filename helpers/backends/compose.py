@@ -61,8 +61,12 @@ class ComposeBackend(Backend):
 
         found = docker.from_env().containers.list(
             all=True,
-            filters={"label": [f"com.docker.compose.project={self.config.project}",
-                               f"com.docker.compose.service={SERVICE}"]},
+            filters={
+                "label": [
+                    f"com.docker.compose.project={self.config.project}",
+                    f"com.docker.compose.service={SERVICE}",
+                ]
+            },
         )
         return found[0] if found else None
 

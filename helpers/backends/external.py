@@ -26,7 +26,9 @@ class ExternalBackend(Backend):
         try:
             self.url = make_url(config.url)
         except ArgumentError:
-            raise LabError(f"LAB_URL={config.url!r} is not a URL like mysql://user:password@host:port/db") from None
+            raise LabError(
+                f"LAB_URL={config.url!r} is not a URL like mysql://user:password@host:port/db"
+            ) from None
         if not self.url.host:
             raise LabError(f"LAB_URL={config.url!r} names no host")
         self.host = self.url.host

@@ -58,9 +58,7 @@ class Trial:
         """Check a connection out and keep it (for work done while holding it)."""
         return self.engine.connect()
 
-    def query(
-        self, step: str, sql: str = PROBE, conn: sqlalchemy.Connection | None = None
-    ) -> dict[str, Any]:
+    def query(self, step: str, sql: str = PROBE, conn: sqlalchemy.Connection | None = None) -> dict[str, Any]:
         """Run ``sql`` on a fresh checkout (or on ``conn``, then close it); record the outcome."""
         start = time.monotonic()
         cid: int | None = None
