@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from . import bench, plots
 from .config import LabConfig
 from .drivers import DISCONNECT_CODES, DRIVERS, describe_error
 from .errors import LabError
@@ -16,6 +17,6 @@ from .scenarios import SCENARIOS, Fix, recycle_by_age, run, summarize, timeout_s
 
 __all__ = [
     "DISCONNECT_CODES", "DRIVERS", "SCENARIOS", "Fix", "Lab", "LabConfig", "LabError",
-    "describe_error", "recycle_by_age", "run", "server_id", "start_lab", "summarize",
+    "bench", "describe_error", "plots", "recycle_by_age", "run", "server_id", "start_lab", "summarize",
     "timeout_scopes", "watch_idle",
 ]  # fmt: skip

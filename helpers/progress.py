@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from tqdm.auto import tqdm
 
@@ -57,3 +57,26 @@ def wait_until(
             bar.n = round(elapsed, 1)
             bar.refresh()
             time.sleep(interval)
+
+
+def ticks(seconds: float, every: float, desc: str = "sampling") -> Iterator[float]:
+    """Yield the elapsed time every ``every`` seconds for ``seconds``, under one progress bar.
+
+    The loop body's own time counts: ticks stay on the ``every`` grid.
+    """
+    start = time.monotonic()
+    with tqdm(
+        total=round(seconds, 1),
+        desc=desc,
+        unit="s",
+        bar_format="{desc}: {bar} {n:.1f}/{total:.1f} s",
+        disable=not progress_enabled(),
+        leave=False,
+    ) as bar:
+        k = 0
+        while (elapsed := time.monotonic() - start) <= seconds:
+            bar.n = round(elapsed, 1)
+            bar.refresh()
+            yield elapsed
+            k += 1
+            time.sleep(max(0.0, start + k * every - time.monotonic()))

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from ..lab import Lab, server_id
 from ..logs import capture
-from ..progress import wait
+from ..progress import ticks, wait
 from .core import NO_FIX, Fix, Trial, each, scenario
 
 #: The lab's ``wait_timeout``: short enough to watch, long enough to measure.
@@ -121,26 +121,23 @@ def watch_idle(
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
                 cid = server_id(conn)
-            start = time.monotonic()
-            end = start + seconds
-            while (now := time.monotonic()) <= end:
+            for t in ticks(seconds, every, f"watching connection {cid}"):
                 row = lab.processlist().query("ID == @cid")
                 present = not row.empty
                 samples.append({
-                    "t": round(now - start, 2),
+                    "t": round(t, 2),
                     "connection_id": cid,
                     "present": present,
                     "command": row["COMMAND"].iloc[0] if present else None,
                     "time_ms": float(row["TIME_MS"].iloc[0]) if present else None,
                 })  # fmt: skip
-                wait(max(0.0, min(every, end - time.monotonic())), f"watching connection {cid}")
     finally:
         engine.dispose()
     return pd.DataFrame(samples)
 
 
 def recycle_by_age(
-    lab: Lab, driver: str = "pymysql", recycle: float = 1.5, every: float = 0.5, seconds: float = 4.0
+    lab: Lab, driver: str = "pymysql", recycle: float = 1.2, every: float = 0.5, seconds: float = 4.0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A connection used every ``every`` seconds (never idle long) with ``pool_recycle=recycle``.
 
@@ -154,11 +151,10 @@ def recycle_by_age(
     try:
         with capture("sqlalchemy.pool") as records:
             start = time.monotonic()
-            while (t := time.monotonic() - start) <= seconds:
+            for t in ticks(seconds, every, "using the connection"):
                 with engine.connect() as conn:
                     conn.execute(text("SELECT 1"))
                     uses.append({"t": round(t, 2), "connection_id": server_id(conn)})
-                wait(every, "using the connection")
     finally:
         engine.dispose()
     return pd.DataFrame(uses), records.frame(start)

@@ -1,0 +1,150 @@
+"""``python -m helpers``: the lab from the shell.
+
+python -m helpers up                 start the lab and leave it running
+python -m helpers status [--json]    where it is, whether it runs
+python -m helpers down [--volumes]   stop it, leave nothing behind
+python -m helpers scenarios [--driver pymysql] [--only idle] [--json]
+python -m helpers bench [--seconds 1] [--repeats 3]
+python -m helpers logs [-n 20]       the server's error log
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+
+from . import bench
+from .backends import ComposeBackend, choose_backend
+from .config import LabConfig
+from .drivers import DRIVERS
+from .errors import LabError
+from .lab import Lab
+from .scenarios import SCENARIOS, run, summarize
+
+log = logging.getLogger("helpers")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _config(args: argparse.Namespace) -> LabConfig:
+    return LabConfig.from_env(**({"backend": args.backend} if args.backend else {}))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = Lab.start(_config(args), detach=True)
+    facts = lab.describe()
+    _out(f"lab up: {facts['backend']} MariaDB on {facts['host']}:{facts['port']}")
+    _out(f"  {lab.url('pymysql').render_as_string(hide_password=False)}")
+    _out(f"  {lab.url('mysqldb').render_as_string(hide_password=False)}")
+    _out("stop it with: python -m helpers down")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    backend = choose_backend(_config(args))
+    if isinstance(backend, ComposeBackend):
+        backend.stop(volumes=args.volumes)
+    else:
+        backend.stop()
+    _out(f"lab down ({backend.name})")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    facts = choose_backend(_config(args)).describe()
+    if args.json:
+        _out(json.dumps(facts, default=str))
+    else:
+        for key, value in facts.items():
+            _out(f"{key:>10}: {value}")
+    return 0 if facts.get("running") else 1
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    names = args.only or list(SCENARIOS)
+    for name in names:
+        if name not in SCENARIOS:
+            raise LabError(f"no scenario {name!r}; there are: {', '.join(SCENARIOS)}")
+    lab = Lab.start(_config(args))
+    try:
+        summary = pd.concat(
+            [summarize(run(name, lab, drivers=args.driver or tuple(DRIVERS))) for name in names]
+        )
+    finally:
+        if lab.owned:
+            lab.stop()
+    if args.json:
+        for record in summary.to_dict(orient="records"):
+            _out(json.dumps({k: (None if pd.isna(v) else v) for k, v in record.items()}, default=int))
+    else:
+        with pd.option_context("display.width", 200, "display.max_colwidth", 50):
+            _out(summary.to_string(index=False))
+    return 0 if summary["as_expected"].all() else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    lab = Lab.start(_config(args))
+    try:
+        df = bench.pre_ping_cost(lab, args.driver or tuple(DRIVERS), args.seconds, args.repeats)
+    finally:
+        if lab.owned:
+            lab.stop()
+    _out(bench.cost_table(df).to_string(index=False))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    for line in choose_backend(_config(args)).error_log(args.n):
+        _out(line)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m helpers", description="The Gone-Away Lab's MariaDB.")
+    p.add_argument("--backend", choices=["auto", "docker", "local", "external"], help="overrides LAB_BACKEND")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what the lab does")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the lab and leave it running").set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop the lab")
+    down.add_argument("--volumes", action="store_true", help="docker: also remove the data volume")
+    down.set_defaults(func=cmd_down)
+    status = sub.add_parser("status", help="where the lab is and whether it runs (exit 1 if not)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    sc = sub.add_parser("scenarios", help="run the scenarios, print one line per driver and fix")
+    sc.add_argument("--driver", action="append", choices=list(DRIVERS), help="repeatable; default: both")
+    sc.add_argument("--only", action="append", metavar="NAME", help=f"repeatable; of: {', '.join(SCENARIOS)}")
+    sc.add_argument("--json", action="store_true", help="one JSON object per line")
+    sc.set_defaults(func=cmd_scenarios)
+    be = sub.add_parser("bench", help="checkouts per second with and without pool_pre_ping")
+    be.add_argument("--driver", action="append", choices=list(DRIVERS))
+    be.add_argument("--seconds", type=float, default=1.0, help="length of one measurement")
+    be.add_argument("--repeats", type=int, default=3)
+    be.set_defaults(func=cmd_bench)
+    logs = sub.add_parser("logs", help="the server's error log")
+    logs.add_argument("-n", type=int, default=20)
+    logs.set_defaults(func=cmd_logs)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return int(args.func(args))
+    except LabError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except ValueError as exc:  # bad LAB_* values
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

@@ -1,0 +1,154 @@
+"""Plots: each takes data (the DataFrames the helpers return) and returns a Figure.
+
+Each figure is closed in pyplot as soon as it is made, so a notebook shows it
+exactly once (as the cell's value) and no figure piles up in pyplot's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+OK = "#2a9d55"
+ERROR = "#d1495b"
+NEUTRAL = "#8d99ae"
+
+
+def _figure(**kwargs: Any) -> Figure:
+    fig = plt.figure(layout="constrained", **kwargs)
+    plt.close(fig)
+    return fig
+
+
+def timeline(rows: pd.DataFrame, wait_timeout: float | None = None, title: str | None = None) -> Figure:
+    """Each trial (driver × fix) is a lane; each server connection a line from its
+    first to its last use; each step a dot (ok) or a cross (error, labelled with
+    its code). With ``wait_timeout``, a bar marks when the server drops each
+    connection after its last successful use."""
+    lanes = list(dict.fromkeys(zip(rows["driver"], rows["fix"], strict=True)))
+    fig = _figure(figsize=(10, 0.6 * len(lanes) + 1.4))
+    ax = fig.subplots()
+    for y, (driver, fix) in enumerate(lanes):
+        lane = rows[(rows["driver"] == driver) & (rows["fix"] == fix)]
+        for cid, uses in lane.dropna(subset=["connection_id"]).groupby("connection_id"):
+            ok_uses = uses[uses["outcome"] == "ok"]
+            start, end = uses["time"].min(), uses["time"].max()
+            ax.plot([start, end], [y, y], color=NEUTRAL, lw=3, alpha=0.5, solid_capstyle="round")
+            ax.annotate(f"#{cid}", (start, y), xytext=(0, 7), textcoords="offset points", fontsize=7)
+            closed = ok_uses["time"].max() + wait_timeout if wait_timeout and not ok_uses.empty else None
+            if closed is not None and closed <= lane["time"].max():  # only drops inside the scenario
+                ax.plot([ok_uses["time"].max(), closed], [y, y], color=NEUTRAL, lw=1, ls=":")
+                ax.plot([closed], [y], marker="|", ms=14, color=ERROR, alpha=0.6)
+        ok = lane[lane["outcome"] == "ok"]
+        bad = lane[lane["outcome"] == "error"]
+        ax.scatter(ok["time"], [y] * len(ok), color=OK, zorder=3, s=30)
+        ax.scatter(bad["time"], [y] * len(bad), color=ERROR, marker="X", zorder=3, s=80)
+        for _, row in bad.iterrows():
+            ax.annotate(
+                str(row["error_code"]),
+                (row["time"], y),
+                xytext=(6, -11),
+                textcoords="offset points",
+                color=ERROR,
+                fontsize=8,
+                fontweight="bold",
+            )
+    ax.set_yticks(range(len(lanes)), [f"{d} · {f}" for d, f in lanes])
+    ax.set_ylim(len(lanes) - 0.4, -0.6)
+    ax.set_xlabel("seconds since the scenario started")
+    ax.grid(axis="x", alpha=0.3)
+    legend = "● ok   ✖ error (code)   ▬ one server connection"
+    if wait_timeout is not None:
+        legend += f"   | server drops it (last use + wait_timeout={wait_timeout:g}s)"
+    ax.set_title(title or legend, fontsize=9 if title is None else 11)
+    return fig
+
+
+def outcome_grid(summary: pd.DataFrame, title: str = "Outcome per driver and fix") -> Figure:
+    """A cell per (scenario · fix) × driver: green with 'ok', or red with the error code."""
+    summary = summary.assign(row=summary["scenario"] + " · " + summary["fix"])
+    rows = list(dict.fromkeys(summary["row"]))
+    drivers = list(dict.fromkeys(summary["driver"]))
+    fig = _figure(figsize=(2.2 * len(drivers) + 3.5, 0.45 * len(rows) + 1.2))
+    ax = fig.subplots()
+    for _, s in summary.iterrows():
+        x, y = drivers.index(s["driver"]), rows.index(s["row"])
+        color = OK if s["ok"] else ERROR
+        ax.add_patch(_cell(x, y, color))
+        label = "ok" if s["ok"] else f"{s['error_code']} ×{s['errors']}"
+        ax.text(x, y, label, ha="center", va="center", color="white", fontsize=9, fontweight="bold")
+    ax.set_xlim(-0.5, len(drivers) - 0.5)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xticks(range(len(drivers)), drivers)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, fontsize=11)
+    return fig
+
+
+def _cell(x: float, y: float, color: str):  # type: ignore[no-untyped-def]
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.47, y - 0.45), 0.94, 0.9, color=color)
+
+
+def idle_watch(samples: pd.DataFrame, wait_timeout: float) -> Figure:
+    """``TIME_MS`` of a sleeping connection in the processlist, until it vanishes."""
+    fig = _figure(figsize=(8, 3.2))
+    ax = fig.subplots()
+    seen = samples[samples["present"]]
+    gone = samples[~samples["present"]]
+    ax.plot(seen["t"], seen["time_ms"] / 1000, marker="o", color=NEUTRAL, label="Time in SHOW PROCESSLIST")
+    ax.axhline(wait_timeout, color=ERROR, ls="--", label=f"wait_timeout = {wait_timeout:g} s")
+    if not gone.empty:
+        ax.axvline(gone["t"].min(), color=ERROR, alpha=0.4, lw=6, label="row gone: server closed it")
+    ax.set_xlabel("seconds since the connection went back to the pool")
+    ax.set_ylabel("idle seconds (server)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def connection_ids(uses: pd.DataFrame, recycle: float) -> Figure:
+    """Which server connection served each use: it changes every ``recycle`` seconds."""
+    fig = _figure(figsize=(8, 3))
+    ax = fig.subplots()
+    from matplotlib.ticker import MaxNLocator
+
+    ax.step(uses["t"], uses["connection_id"], where="post", color=NEUTRAL)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.scatter(uses["t"], uses["connection_id"], color=OK, zorder=3)
+    for k in range(1, int(uses["t"].max() // recycle) + 1):
+        ax.axvline(k * recycle, color=ERROR, alpha=0.25, ls=":")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("server connection id")
+    ax.set_title(f"Used every {uses['t'].diff().median():.1f} s, recycled after pool_recycle={recycle:g} s")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def checkout_rates(bench: pd.DataFrame) -> Figure:
+    """Checkouts per second by driver, without and with pre-ping (median, min–max whiskers)."""
+    stats = bench.groupby(["driver", "pre_ping"])["per_second"].agg(["median", "min", "max"]).reset_index()
+    drivers = list(dict.fromkeys(stats["driver"]))
+    fig = _figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    width = 0.38
+    for offset, pre_ping, color in ((-width / 2, False, NEUTRAL), (width / 2, True, OK)):
+        part = stats[stats["pre_ping"] == pre_ping].set_index("driver").loc[drivers]
+        xs = [i + offset for i in range(len(drivers))]
+        err = [part["median"] - part["min"], part["max"] - part["median"]]
+        ax.bar(xs, part["median"], width, yerr=err, color=color, label=f"pool_pre_ping={pre_ping}")
+        for x, v in zip(xs, part["median"], strict=True):
+            ax.text(x, v * 0.05, f"{v:,.0f}/s", ha="center", va="bottom", fontsize=8, color="white")
+    ax.set_xticks(range(len(drivers)), drivers)
+    ax.set_ylabel("checkouts per second (SELECT 1 each)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig

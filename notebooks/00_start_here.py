@@ -1,0 +1,71 @@
+# %% [markdown]
+# # 00 · Start here: the Gone-Away Lab
+#
+# **The question.** Your service runs on SQLAlchemy and MySQL/MariaDB. Every morning the first request
+# fails with `MySQL server has gone away` (2006) or `Lost connection to MySQL server during query` (2013),
+# once, and then all is well. Why, and which setting stops it?
+#
+# These notebooks let you *watch* it happen against a real MariaDB, in seconds instead of a night:
+#
+# | notebook | what you see |
+# |---|---|
+# | `00_start_here` | the lab: a private MariaDB and what is in it |
+# | `01_reproduce` | an idle pooled connection dies; 2006 and 2013 with both drivers; the server's evidence |
+# | `02_pool_recycle` | recycle connections before the server drops them, and why the margin matters |
+# | `03_pool_pre_ping` | test each connection at checkout; survive a restart; what it costs |
+#
+# **Prerequisites.** `make setup` (or `make lab`) has installed everything. The lab starts MariaDB
+# with `docker compose` where a Docker engine answers, and otherwise a private `mariadbd` from the
+# installed server binaries, on its own port and data directory. It never touches another server.
+
+# %%
+import pandas as pd
+
+import helpers
+
+lab = helpers.start_lab()
+lab
+
+# %% [markdown]
+# `start_lab()` found a running lab (started with `python -m helpers up`) or started one. A lab started
+# here stops when this kernel shuts down; one started with `python -m helpers up` runs until
+# `python -m helpers down`.
+#
+# ## What is in it
+#
+# Where the server runs, and the two SQLAlchemy URLs the notebooks use, one per driver:
+# **PyMySQL** (pure Python) and **mysqlclient** (`MySQLdb`, C, on MariaDB Connector/C).
+
+# %%
+pd.Series(lab.describe(), name="lab").to_frame()
+
+# %%
+pd.DataFrame({driver: [str(lab.url(driver))] for driver in helpers.DRIVERS}, index=["URL"]).T
+
+# %% [markdown]
+# The timeouts that matter for this story, as the server has them now. `wait_timeout` is how long
+# the server lets a connection sit idle before closing it: 28800 s (8 hours) by default, the "quiet
+# night". The notebooks lower it to 2 s.
+
+# %%
+lab.variables("%timeout%")
+
+# %% [markdown]
+# The status counters the notebooks watch: `Aborted_clients` counts connections the server closed
+# because the client went quiet (or vanished); `Threads_connected` is how many are open.
+
+# %%
+lab.status()
+
+# %% [markdown]
+# ## Pointing the lab at your own server
+#
+# Set `LAB_URL=mysql://user:password@host:port/db` (and `LAB_BACKEND=external`) before starting
+# Jupyter. The lab then only *reads* from that server; the notebooks that change globals or kill
+# connections refuse unless you also set `LAB_ALLOW_CHANGES=1`. Other knobs: `LAB_BACKEND`
+# (`docker`, `local`), `LAB_PORT`, `LAB_HOME`: see the README.
+#
+# ## In production
+# - Know your server's `wait_timeout` (and `interactive_timeout`): `SHOW GLOBAL VARIABLES LIKE '%timeout%'`.
+# - Watch `Aborted_clients`: it rises each time the server drops a connection its client left idle.
+# - Next: `01_reproduce`.

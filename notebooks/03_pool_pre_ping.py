@@ -1,0 +1,65 @@
+# %% [markdown]
+# # 03 · Fix with `pool_pre_ping`
+#
+# **The question.** `pool_pre_ping=True` makes the pool test each connection at checkout (a
+# `ping`, one round trip) and replace it if it is dead. Does it prevent the failure, whatever
+# killed the connection? And what does it cost?
+
+# %%
+import pandas as pd
+
+import helpers
+from helpers import plots
+
+lab = helpers.start_lab()
+
+# %% [markdown]
+# ## Idle past `wait_timeout`, and a server restart
+#
+# The same `idle` scenario as `01`, and `restart`: the pool holds a connection, the server
+# restarts, a request arrives.
+
+# %%
+rows = pd.concat(
+    [
+        helpers.run("idle", lab, fixes=["none", "pool_pre_ping"]),
+        helpers.run("restart", lab),
+    ]
+)
+summary = helpers.summarize(rows)
+plots.outcome_grid(summary, title="Without and with pool_pre_ping")
+
+# %%
+summary[["scenario", "driver", "fix", "ok", "error_code", "error_message"]]
+
+# %% [markdown]
+# With pre-ping, the dead connection is found by the ping at checkout: SQLAlchemy invalidates it
+# (and every connection in the pool older than it, since a restart kills them all) and hands the
+# request a new one. The request never sees the error. `pool_recycle` cannot do this: after a
+# restart the pool's connections are young.
+#
+# ## What it costs
+#
+# One extra round trip per checkout. We measure checkouts per second (each running `SELECT 1`)
+# with one pooled connection, with and without pre-ping, both drivers, three runs each.
+
+# %%
+cost = helpers.bench.pre_ping_cost(lab, seconds=0.5, repeats=3)
+plots.checkout_rates(cost)
+
+# %%
+helpers.bench.cost_table(cost)
+
+# %% [markdown]
+# On loopback the ping costs a fraction of a millisecond per checkout, a large *share* of a
+# request that runs only `SELECT 1`, and a negligible one for a request that does real work. Over
+# a network, add one round-trip time per checkout. (`python -m helpers bench` prints the same
+# figures from the shell.)
+#
+# ## In production
+# - `pool_pre_ping=True` catches connections killed by anything: idle timeout, restart, failover,
+#   a `KILL`, a network drop while idle. Pay one round trip per checkout for it.
+# - It checks at **checkout** only: a connection that dies while a request holds it (long work, a
+#   restart mid-request) still fails that request. Those causes, and their fixes, come next.
+# - Combine with `pool_recycle` below `wait_timeout`, so that routinely expired connections are
+#   replaced without a failed ping.
