@@ -62,8 +62,9 @@ pool_log[pool_log["message"].str.contains("recycling|Created new connection", re
 
 # %% [markdown]
 # The server connection id changes at the first use after the connection turned 1.2 s old (every
-# 1.5 s on this 0.5 s rhythm), although it was never idle for more than 0.5 s: each recycle closes a healthy connection and opens a new one. That is the price of
-# `pool_recycle`: a reconnect per connection per recycle period, on every request that hits it.
+# 1.5 s on this 0.5 s rhythm), although it was never idle for more than 0.5 s: each recycle closes
+# a healthy connection and opens a new one. That is the price of `pool_recycle`: a reconnect per
+# connection per recycle period, paid by the request that hits it.
 #
 # ## In production
 # - Set `pool_recycle` **well below** the server's `wait_timeout`, with a margin at least as long as
