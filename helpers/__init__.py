@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
-from . import bench, plots
+import importlib
+from types import ModuleType
+
+from . import bench
 from .config import LabConfig
 from .drivers import DISCONNECT_CODES, DRIVERS, describe_error
 from .errors import LabError
@@ -20,3 +23,10 @@ __all__ = [
     "bench", "describe_error", "plots", "recycle_by_age", "run", "server_id", "start_lab", "summarize",
     "timeout_scopes", "watch_idle",
 ]  # fmt: skip
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``helpers.plots`` is imported on first use: matplotlib is slow to load and the CLI needs none of it."""
+    if name == "plots":
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")

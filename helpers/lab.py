@@ -129,18 +129,15 @@ class Lab:
 
     # -- admin SQL -----------------------------------------------------------
     def _connection(self) -> pymysql.connections.Connection:
+        if self._admin is not None:
+            try:
+                self._admin.ping()
+            except pymysql.Error:  # the server restarted, or killed us: connect again
+                self._admin = None
         if self._admin is None:
-            self._admin = pymysql.connect(
-                host=self.backend.host,
-                port=self.backend.port,
-                user=self.backend.admin_user,
-                password=self.backend.admin_password,
-                autocommit=True,
-                connect_timeout=5,
-                init_command=ADMIN_INIT,
-            )
-        else:
-            self._admin.ping(reconnect=True)  # the server may have restarted
+            self._admin = self.backend.admin_connect(timeout=5)
+            with self._admin.cursor() as cur:
+                cur.execute(ADMIN_INIT)
         return self._admin
 
     def _close_admin(self) -> None:

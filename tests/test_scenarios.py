@@ -1,0 +1,59 @@
+"""Every scenario, both drivers, repeated: the failure happens with a disconnect code, the fixes hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import DISCONNECT_CODES, DRIVERS, SCENARIOS, Lab, run, summarize
+
+REPEATS = 3
+
+
+@pytest.mark.parametrize("repeat", range(REPEATS))
+@pytest.mark.parametrize("driver", list(DRIVERS))
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
+    rows = run(name, lab, drivers=[driver])
+    assert set(rows["fix"]) == {fix.name for fix in SCENARIOS[name].fixes}
+    for fix in SCENARIOS[name].fixes:
+        trial = rows[rows["fix"] == fix.name]
+        errors = trial[trial["outcome"] == "error"]
+        if fix.prevents:
+            assert errors.empty, f"{fix.name} should prevent the failure:\n{errors.to_string()}"
+        else:
+            assert len(errors) == 1, f"{fix.name}: expected exactly one failed request:\n{trial.to_string()}"
+            assert set(errors["error_code"]) <= DISCONNECT_CODES, errors.to_string()
+            assert errors["invalidated"].all(), "SQLAlchemy should have invalidated the dead connection"
+        # the pool recovers: the trial's last request works, on a live connection
+        assert trial.iloc[-1]["outcome"] == "ok", trial.to_string()
+    assert summarize(rows)["as_expected"].all()
+
+
+# What the notebooks say about the codes and texts each driver gives.
+EXPECTED = {
+    ("idle", "pymysql"): (2006, "MySQL server has gone away"),
+    ("idle", "mysqldb"): (2006, "Server has gone away"),
+    ("restart", "pymysql"): (2013, "Lost connection to MySQL server during query"),
+    ("restart", "mysqldb"): (2013, "Lost connection to server during query"),
+}
+
+
+@pytest.mark.parametrize("name", ["idle", "restart"])
+def test_write_side_2006_read_side_2013(lab: Lab, name: str) -> None:
+    """Idle timeout: the write already fails (2006). Restart: the write passes, the read fails (2013)."""
+    rows = run(name, lab, fixes=["none"])
+    errors = rows[rows["outcome"] == "error"].set_index("driver")
+    for driver in DRIVERS:
+        code, text = EXPECTED[(name, driver)]
+        assert errors.loc[driver, "error_code"] == code
+        assert errors.loc[driver, "message"].startswith(text)
+    assert set(errors["error_class"]) == {"pymysql.err.OperationalError", "MySQLdb.OperationalError"}
+
+
+def test_unknown_names_are_clear(lab: Lab) -> None:
+    with pytest.raises(ValueError, match="no scenario 'nope'"):
+        run("nope", lab)
+    with pytest.raises(ValueError, match="has no fix 'nope'"):
+        run("idle", lab, fixes=["nope"])
+    with pytest.raises(ValueError, match="unknown driver"):
+        run("idle", lab, drivers=["psycopg"])
