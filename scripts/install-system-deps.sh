@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# System packages the lab needs, installed with apt where we are root on Debian/Ubuntu.
+#   pkg-config, libmariadb-dev, gcc     build mysqlclient (the C driver)
+#   mariadb-server-core, -client-core   mariadbd + mariadb-install-db for the local backend
+#                                       (the binaries only: no system service is started)
+# Anything else: prints the exact command and goes on (the lab says later what is missing).
+set -euo pipefail
+
+packages=(pkg-config libmariadb-dev gcc mariadb-server-core mariadb-client-core)
+# A Python without its headers (Debian's own python3) also needs python3-dev to build mysqlclient.
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || packages+=(python3-dev python3-venv)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && { echo "system packages: all present"; exit 0; }
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "system packages: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "system packages missing: ${missing[*]}" >&2
+  echo "install them with:  sudo apt-get install -y ${missing[*]}" >&2
+  echo "(Docker users can skip mariadb-server-core; the lab then runs MariaDB with docker compose.)" >&2
+fi
