@@ -19,7 +19,9 @@ def test_idle_connection_sleeps_then_vanishes_at_wait_timeout(lab: Lab) -> None:
     samples = helpers.watch_idle(lab)
     seen, gone = samples[samples["present"]], samples[~samples["present"]]
     assert (seen["command"] == "Sleep").all()
-    assert seen["time_ms"].is_monotonic_increasing and seen["time_ms"].max() < WAIT_TIMEOUT * 1000
+    assert seen["time_ms"].is_monotonic_increasing
+    # the server closes it at wait_timeout; a sample may land a few ms after, not a whole interval
+    assert seen["time_ms"].max() < WAIT_TIMEOUT * 1000 + 250
     assert WAIT_TIMEOUT - 0.3 <= gone["t"].min() <= WAIT_TIMEOUT + 0.6
     assert gone["t"].min() > seen["t"].max(), "once gone, it stays gone"
 
