@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy.exc
+
+log = logging.getLogger(__name__)
 
 #: SQLAlchemy dialect suffix -> the package behind it.
 DRIVERS: dict[str, str] = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient"}
@@ -58,3 +66,25 @@ def describe_error(exc: BaseException) -> ErrorInfo:
         code = args[0] or None
         message = str(args[1]) if len(args) > 1 else ""
     return ErrorInfo(error_class, code, message, invalidated)
+
+
+@contextmanager
+def driver_noise_logged() -> Iterator[None]:
+    """Log, instead of printing, the exceptions drivers raise in finalizers.
+
+    PyMySQL's unbuffered cursor tries to drain the rest of a result in ``__del__``
+    after the connection died and prints ``Exception ignored in ...`` tracebacks.
+    They change nothing (the error was already raised and recorded) but would
+    litter a notebook; here they go to the ``helpers.drivers`` logger at INFO.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        log.info("ignored in %r: %r", unraisable.object, unraisable.exc_value)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous

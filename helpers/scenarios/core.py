@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from ..drivers import DRIVERS, describe_error
+from ..drivers import DRIVERS, describe_error, driver_noise_logged
 from ..lab import Lab, server_id
 
 COLUMNS = [
@@ -31,11 +31,19 @@ PROBE = "SELECT CONNECTION_ID()"
 
 @dataclass(frozen=True)
 class Fix:
-    """Engine options under test, and whether they should prevent the scenario's failure."""
+    """What a trial changes, and whether that should prevent the scenario's failure.
+
+    ``options`` go to ``create_engine``; ``on_connect`` statements run on every new
+    DBAPI connection (a ``connect`` event); ``pattern`` names an application-code
+    change the scenario's body carries out (e.g. ``"release"``: give the connection
+    back during long work).
+    """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
     prevents: bool = True
+    on_connect: tuple[str, ...] = ()
+    pattern: str | None = None
 
 
 NO_FIX = Fix("none", prevents=False)
@@ -52,24 +60,45 @@ class Trial:
         self.t0 = t0
         options = {"pool_size": 1, "max_overflow": 0, **fix.options}
         self.engine = lab.engine(driver, **options)
+        if fix.on_connect:
+            event.listen(self.engine, "connect", self._on_connect)
         self.rows: list[dict[str, Any]] = []
+
+    def _on_connect(self, dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for statement in self.fix.on_connect:
+            cursor.execute(statement)
+        cursor.close()
 
     def checkout(self) -> sqlalchemy.Connection:
         """Check a connection out and keep it (for work done while holding it)."""
         return self.engine.connect()
 
-    def query(self, step: str, sql: str = PROBE, conn: sqlalchemy.Connection | None = None) -> dict[str, Any]:
-        """Run ``sql`` on a fresh checkout (or on ``conn``, then close it); record the outcome."""
+    def query(
+        self,
+        step: str,
+        sql: str = PROBE,
+        conn: sqlalchemy.Connection | None = None,
+        keep: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run ``sql`` on a fresh checkout, or on ``conn`` (committed and closed afterwards
+        unless ``keep``); record the outcome as a row. Errors become rows, never exceptions."""
         start = time.monotonic()
         cid: int | None = None
+        done = not keep
         try:
             if conn is None:
-                conn = self.engine.connect()
-            with conn:
-                cid = server_id(conn)
-                conn.execute(text(sql)).fetchall()
+                conn, done = self.engine.connect(), True
+            cid = server_id(conn)
+            conn.execute(text(sql), params).fetchall()
+            if done:
+                conn.commit()
         except sqlalchemy.exc.DBAPIError as exc:
             return self.record(step, start, cid, exc)
+        finally:
+            if conn is not None and done:
+                conn.close()
         return self.record(step, start, cid)
 
     def record(
@@ -157,11 +186,12 @@ def run(
     chosen = [f if isinstance(f, Fix) else _fix_named(entry, f) for f in (fixes or entry.fixes)]
     t0 = time.monotonic()
     trials = [Trial(lab, name, driver, fix, t0) for driver in drivers for fix in chosen]
-    try:
-        entry.body(lab, trials)
-    finally:
-        for trial in trials:
-            trial.close()
+    with driver_noise_logged():
+        try:
+            entry.body(lab, trials)
+        finally:
+            for trial in trials:
+                trial.close()
     rows = [row for trial in trials for row in trial.rows]
     return pd.DataFrame(rows, columns=COLUMNS).astype({"error_code": "Int64", "connection_id": "Int64"})
 

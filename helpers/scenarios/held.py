@@ -1,0 +1,54 @@
+"""Long work while holding a connection: the 2013/2006 in the middle of a request.
+
+The request checks a connection out, queries, then spends longer than
+``wait_timeout`` on non-database work (calling an API, rendering a report)
+before its next query. Pool settings act only at checkout, so they cannot help.
+"""
+
+from __future__ import annotations
+
+from ..lab import Lab
+from ..progress import ticks
+from .core import NO_FIX, Fix, Trial, each, scenario
+from .idle import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT
+
+#: Seconds of non-database work: longer than WAIT_TIMEOUT.
+WORK = WAIT_TIMEOUT + 1.0
+#: A keep-alive ping every KEEPALIVE seconds: shorter than WAIT_TIMEOUT.
+KEEPALIVE = 1.0
+#: A session wait_timeout long enough for the work.
+SESSION_WAIT = 10
+
+
+@scenario(
+    "long_work",
+    "A request holds its connection through 3 s of non-database work, then queries again",
+    fixes=[
+        NO_FIX,
+        Fix(PRE_PING.name, PRE_PING.options, prevents=False),
+        Fix(RECYCLE_BELOW.name, RECYCLE_BELOW.options, prevents=False),
+        Fix("release during work", PRE_PING.options, pattern="release"),
+        Fix("keep-alive during work", pattern="keepalive"),
+        Fix(f"session wait_timeout={SESSION_WAIT} (connect event)",
+            on_connect=(f"SET SESSION wait_timeout = {SESSION_WAIT}",)),
+        Fix(f"init_command wait_timeout={SESSION_WAIT}",
+            {"connect_args": {"init_command": f"SET SESSION wait_timeout = {SESSION_WAIT}"}}),
+    ],
+)  # fmt: skip
+def long_work(lab: Lab, trials: list[Trial]) -> None:
+    with lab.globals(wait_timeout=WAIT_TIMEOUT):
+        held = {}
+        for trial in trials:
+            conn = trial.checkout()
+            trial.query("query before work", conn=conn, keep=trial.fix.pattern != "release")
+            held[trial] = conn
+        for _ in ticks(WORK, KEEPALIVE, "non-database work"):
+            for trial, conn in held.items():
+                if trial.fix.pattern == "keepalive":
+                    trial.query("keep-alive", "SELECT 1", conn=conn, keep=True)
+        for trial, conn in held.items():
+            if trial.fix.pattern == "release":  # check out anew after the work
+                trial.query("query after work")
+            else:
+                trial.query("query after work", conn=conn)
+        each(trials, "next checkout")
