@@ -19,10 +19,24 @@ from .lab import Lab, server_id, start_lab
 from .scenarios import SCENARIOS, Fix, recycle_by_age, run, summarize, timeout_scopes, watch_idle
 
 __all__ = [
-    "DISCONNECT_CODES", "DRIVERS", "SCENARIOS", "Fix", "Lab", "LabConfig", "LabError",
-    "bench", "describe_error", "plots", "recycle_by_age", "run", "server_id", "start_lab", "summarize",
-    "timeout_scopes", "watch_idle",
-]  # fmt: skip
+    "DISCONNECT_CODES",
+    "DRIVERS",
+    "SCENARIOS",
+    "Fix",
+    "Lab",
+    "LabConfig",
+    "LabError",
+    "bench",
+    "describe_error",
+    "plots",
+    "recycle_by_age",
+    "run",
+    "server_id",
+    "start_lab",
+    "summarize",
+    "timeout_scopes",
+    "watch_idle",
+]
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -10,12 +10,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import MySQLdb
+import pymysql
 import sqlalchemy.exc
 
 log = logging.getLogger(__name__)
 
 #: SQLAlchemy dialect suffix -> the package behind it.
 DRIVERS: dict[str, str] = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient"}
+
+#: The drivers' own base exceptions (raised where SQLAlchemy does not wrap them).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (pymysql.err.Error, MySQLdb.Error)
 
 #: Client error codes for a connection that died under the client.
 #: 2006 ``CR_SERVER_GONE_ERROR``: the request could not be sent.

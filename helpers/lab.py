@@ -107,23 +107,24 @@ class Lab:
         return f"<Lab {b.name} {b.host}:{b.port} database={b.database!r}>"
 
     # -- clients -------------------------------------------------------------
-    def url(self, driver: str = "pymysql", **query: str) -> URL:
-        """SQLAlchemy URL for ``mysql+<driver>`` with the lab's application account."""
+    def url(self, driver: str = "pymysql", via: int | None = None, **query: str) -> URL:
+        """SQLAlchemy URL for ``mysql+<driver>`` with the lab's application account;
+        ``via`` replaces the server's port with a local one (a fault proxy in front of it)."""
         b = self.backend
         return URL.create(
             f"mysql+{check_driver(driver)}",
             username=b.user,
             password=b.password,
-            host=b.host,
-            port=b.port,
+            host="127.0.0.1" if via else b.host,
+            port=via or b.port,
             database=b.database,
             query={"charset": "utf8mb4", **query},
         )
 
-    def engine(self, driver: str = "pymysql", **options: Any) -> Engine:
-        """``create_engine(lab.url(driver), **options)``, with each connection's
+    def engine(self, driver: str = "pymysql", via: int | None = None, **options: Any) -> Engine:
+        """``create_engine(lab.url(driver, via), **options)``, with each connection's
         server id recorded (see :func:`server_id`)."""
-        engine = sqlalchemy.create_engine(self.url(driver), **options)
+        engine = sqlalchemy.create_engine(self.url(driver, via), **options)
         event.listen(engine, "connect", _store_server_id)
         return engine
 

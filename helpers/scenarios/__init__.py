@@ -1,12 +1,30 @@
-"""Reproductions of 2006/2013 as data. ``run(name, lab)`` returns one row per step."""
+"""Reproductions of 2006/2013 as data. ``run(name, lab)`` returns one row per step.
+
+One module per cause; importing them registers their scenarios in ``SCENARIOS``.
+"""
 
 from __future__ import annotations
 
-from . import held, idle
+from . import held, idle, interactive, packets, server_side
 from .core import COLUMNS, NO_FIX, SCENARIOS, Fix, Scenario, Trial, each, get, run, scenario, summarize
 from .idle import recycle_by_age, timeout_scopes, watch_idle
 
+MODULES = (idle, held, interactive, server_side, packets)
+
 __all__ = [
-    "COLUMNS", "NO_FIX", "SCENARIOS", "Fix", "Scenario", "Trial", "each", "get", "held", "idle",
-    "recycle_by_age", "run", "scenario", "summarize", "timeout_scopes", "watch_idle",
-]  # fmt: skip
+    "COLUMNS",
+    "MODULES",
+    "NO_FIX",
+    "SCENARIOS",
+    "Fix",
+    "Scenario",
+    "Trial",
+    "each",
+    "get",
+    "recycle_by_age",
+    "run",
+    "scenario",
+    "summarize",
+    "timeout_scopes",
+    "watch_idle",
+]

@@ -9,7 +9,8 @@ row with its error code and message, never an exception.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,16 +18,39 @@ import pandas as pd
 import sqlalchemy
 from sqlalchemy import event, text
 
-from ..drivers import DRIVERS, describe_error, driver_noise_logged
+from ..drivers import DISCONNECT_CODES, DRIVER_ERRORS, DRIVERS, ErrorInfo, describe_error, driver_noise_logged
 from ..lab import Lab, server_id
 
 COLUMNS = [
-    "scenario", "time", "step", "driver", "fix", "connection_id", "outcome",
-    "error_class", "error_code", "message", "invalidated", "latency",
-]  # fmt: skip
+    "scenario",
+    "time",
+    "step",
+    "driver",
+    "fix",
+    "connection_id",
+    "outcome",
+    "error_class",
+    "error_code",
+    "message",
+    "invalidated",
+    "latency",
+]
 
 #: The statement a step runs unless told otherwise: cheap, and it names the connection.
 PROBE = "SELECT CONNECTION_ID()"
+
+#: A table for the scenarios that write: ``request_id`` is an idempotency key.
+EVENTS = "lab_events"
+
+
+def ensure_events_table(lab: Lab) -> str:
+    """Create the scenarios' table in the lab's database if needed; return its name."""
+    lab.sql(
+        f"CREATE TABLE IF NOT EXISTS `{lab.backend.database}`.{EVENTS} ("
+        " id INT AUTO_INCREMENT PRIMARY KEY, request_id VARCHAR(64) NULL UNIQUE,"
+        " v INT NOT NULL DEFAULT 0, payload LONGBLOB NULL)"
+    )
+    return EVENTS
 
 
 @dataclass(frozen=True)
@@ -58,11 +82,22 @@ class Trial:
         self.driver = driver
         self.fix = fix
         self.t0 = t0
-        options = {"pool_size": 1, "max_overflow": 0, **fix.options}
-        self.engine = lab.engine(driver, **options)
-        if fix.on_connect:
-            event.listen(self.engine, "connect", self._on_connect)
+        self.engine = self.make_engine()
         self.rows: list[dict[str, Any]] = []
+
+    def make_engine(self, via: int | None = None) -> sqlalchemy.Engine:
+        """This trial's engine: one pooled connection (unless the fix picks a pool class),
+        the fix's options and connect statements; ``via`` routes it through a local port."""
+        sized = {} if "poolclass" in self.fix.options else {"pool_size": 1, "max_overflow": 0}
+        engine = self.lab.engine(self.driver, via=via, **sized, **self.fix.options)
+        if self.fix.on_connect:
+            event.listen(engine, "connect", self._on_connect)
+        return engine
+
+    def route_via(self, port: int) -> None:
+        """Send this trial's connections through ``port`` on 127.0.0.1 (a fault proxy)."""
+        self.engine.dispose()
+        self.engine = self.make_engine(via=port)
 
     def _on_connect(self, dbapi_connection: Any, record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -81,30 +116,48 @@ class Trial:
         conn: sqlalchemy.Connection | None = None,
         keep: bool = False,
         params: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> None:
         """Run ``sql`` on a fresh checkout, or on ``conn`` (committed and closed afterwards
-        unless ``keep``); record the outcome as a row. Errors become rows, never exceptions."""
+        unless ``keep``), as one recorded step."""
+        done = conn is None or not keep
+        with self.step(step) as note:
+            try:
+                if conn is None:
+                    conn = self.engine.connect()
+                note["connection_id"] = server_id(conn)
+                result = conn.execute(text(sql), params)
+                if result.returns_rows:
+                    result.fetchall()
+                if done:
+                    conn.commit()
+            finally:
+                if conn is not None and done:
+                    conn.close()
+
+    @contextmanager
+    def step(self, name: str, connection_id: int | None = None) -> Iterator[dict[str, Any]]:
+        """Record the ``with`` block as one step: a row with its outcome and latency.
+
+        A SQLAlchemy or driver error inside the block becomes an error row and does
+        not propagate. Set ``note["connection_id"]`` inside the block if it is known late.
+        """
         start = time.monotonic()
-        cid: int | None = None
-        done = not keep
+        note: dict[str, Any] = {"connection_id": connection_id}
         try:
-            if conn is None:
-                conn, done = self.engine.connect(), True
-            cid = server_id(conn)
-            conn.execute(text(sql), params).fetchall()
-            if done:
-                conn.commit()
-        except sqlalchemy.exc.DBAPIError as exc:
-            return self.record(step, start, cid, exc)
-        finally:
-            if conn is not None and done:
-                conn.close()
-        return self.record(step, start, cid)
+            yield note
+        except (sqlalchemy.exc.SQLAlchemyError, *DRIVER_ERRORS) as exc:
+            self.record(name, start, note["connection_id"], exc)
+        else:
+            self.record(name, start, note["connection_id"])
 
     def record(
-        self, step: str, start: float, connection_id: int | None, exc: BaseException | None = None
+        self,
+        step: str,
+        start: float,
+        connection_id: int | None,
+        exc: BaseException | ErrorInfo | None = None,
     ) -> dict[str, Any]:
-        """Append one row; ``exc`` makes it an error row."""
+        """Append one row; ``exc`` (an exception, or one already described) makes it an error row."""
         row: dict[str, Any] = {
             "scenario": self.scenario,
             "time": round(start - self.t0, 3),
@@ -120,7 +173,7 @@ class Trial:
             "latency": round(time.monotonic() - start, 4),
         }
         if exc is not None:
-            info = describe_error(exc)
+            info = exc if isinstance(exc, ErrorInfo) else describe_error(exc)
             row.update(
                 outcome="error",
                 error_class=info.error_class,
@@ -143,22 +196,26 @@ def each(trials: Iterable[Trial], step: str, sql: str = PROBE) -> None:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A registered reproduction: its story, its fixes, and the function that runs it."""
+    """A registered reproduction: its story, its fixes, the function that runs it, and the
+    error codes its failure really gives (None: an error with no driver code)."""
 
     name: str
     title: str
     fixes: tuple[Fix, ...]
     body: Callable[[Lab, list[Trial]], None]
+    codes: frozenset[int | None] = DISCONNECT_CODES
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(name: str, title: str, fixes: Sequence[Fix]) -> Callable[[Callable[..., None]], Scenario]:
+def scenario(
+    name: str, title: str, fixes: Sequence[Fix], codes: frozenset[int | None] = DISCONNECT_CODES
+) -> Callable[[Callable[..., None]], Scenario]:
     """Decorator: register ``body(lab, trials)`` as scenario ``name``."""
 
     def register(body: Callable[[Lab, list[Trial]], None]) -> Scenario:
-        entry = Scenario(name, title, tuple(fixes), body)
+        entry = Scenario(name, title, tuple(fixes), body, frozenset(codes))
         SCENARIOS[name] = entry
         return entry
 
@@ -212,15 +269,17 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
         first = errors.iloc[0] if len(errors) else None
         ok = first is None
         prevents = expected.get((name, fix))
-        out.append({
-            "scenario": name,
-            "driver": driver,
-            "fix": fix,
-            "ok": ok,
-            "errors": len(errors),
-            "error_code": None if first is None else first["error_code"],
-            "error_message": None if first is None else first["message"],
-            "seconds": round(float((group["time"] + group["latency"]).max() - group["time"].min()), 2),
-            "as_expected": None if prevents is None else ok == prevents,
-        })  # fmt: skip
+        out.append(
+            {
+                "scenario": name,
+                "driver": driver,
+                "fix": fix,
+                "ok": ok,
+                "errors": len(errors),
+                "error_code": None if first is None else first["error_code"],
+                "error_message": None if first is None else first["message"],
+                "seconds": round(float((group["time"] + group["latency"]).max() - group["time"].min()), 2),
+                "as_expected": None if prevents is None else ok == prevents,
+            }
+        )
     return pd.DataFrame(out).astype({"error_code": "Int64"})

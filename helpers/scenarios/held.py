@@ -29,12 +29,16 @@ SESSION_WAIT = 10
         Fix(RECYCLE_BELOW.name, RECYCLE_BELOW.options, prevents=False),
         Fix("release during work", PRE_PING.options, pattern="release"),
         Fix("keep-alive during work", pattern="keepalive"),
-        Fix(f"session wait_timeout={SESSION_WAIT} (connect event)",
-            on_connect=(f"SET SESSION wait_timeout = {SESSION_WAIT}",)),
-        Fix(f"init_command wait_timeout={SESSION_WAIT}",
-            {"connect_args": {"init_command": f"SET SESSION wait_timeout = {SESSION_WAIT}"}}),
+        Fix(
+            f"session wait_timeout={SESSION_WAIT} (connect event)",
+            on_connect=(f"SET SESSION wait_timeout = {SESSION_WAIT}",),
+        ),
+        Fix(
+            f"init_command wait_timeout={SESSION_WAIT}",
+            {"connect_args": {"init_command": f"SET SESSION wait_timeout = {SESSION_WAIT}"}},
+        ),
     ],
-)  # fmt: skip
+)
 def long_work(lab: Lab, trials: list[Trial]) -> None:
     with lab.globals(wait_timeout=WAIT_TIMEOUT):
         held = {}

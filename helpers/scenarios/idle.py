@@ -124,13 +124,15 @@ def watch_idle(
             for t in ticks(seconds, every, f"watching connection {cid}"):
                 row = lab.processlist().query("ID == @cid")
                 present = not row.empty
-                samples.append({
-                    "t": round(t, 2),
-                    "connection_id": cid,
-                    "present": present,
-                    "command": row["COMMAND"].iloc[0] if present else None,
-                    "time_ms": float(row["TIME_MS"].iloc[0]) if present else None,
-                })  # fmt: skip
+                samples.append(
+                    {
+                        "t": round(t, 2),
+                        "connection_id": cid,
+                        "present": present,
+                        "command": row["COMMAND"].iloc[0] if present else None,
+                        "time_ms": float(row["TIME_MS"].iloc[0]) if present else None,
+                    }
+                )
     finally:
         engine.dispose()
     return pd.DataFrame(samples)
