@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from helpers import DISCONNECT_CODES, DRIVERS, SCENARIOS, Lab, run, summarize
@@ -21,9 +22,14 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
         if fix.prevents:
             assert errors.empty, f"{fix.name} should prevent the failure:\n{errors.to_string()}"
         else:
-            assert len(errors) == 1, f"{fix.name}: expected exactly one failed request:\n{trial.to_string()}"
-            assert set(errors["error_code"]) <= DISCONNECT_CODES, errors.to_string()
-            assert errors["invalidated"].all(), "SQLAlchemy should have invalidated the dead connection"
+            assert len(errors) >= 1, f"{fix.name}: expected the failure:\n{trial.to_string()}"
+            codes = {None if pd.isna(code) else int(code) for code in errors["error_code"]}
+            assert codes <= SCENARIOS[name].codes, errors.to_string()
+            if SCENARIOS[name].codes == DISCONNECT_CODES:
+                assert len(errors) == 1, (
+                    f"{fix.name}: one failed request, then recovery:\n{trial.to_string()}"
+                )
+                assert errors["invalidated"].all(), "SQLAlchemy should have invalidated the dead connection"
         # the pool recovers: the trial's last request works, on a live connection
         assert trial.iloc[-1]["outcome"] == "ok", trial.to_string()
     assert summarize(rows)["as_expected"].all()

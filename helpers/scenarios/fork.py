@@ -1,0 +1,76 @@
+"""fork / multiprocessing: an engine created before a fork, used by the children.
+
+A forked child inherits the parent's pool, and with it the parent's open
+sockets. Parent and children then talk over the same connection at once and
+the protocol breaks: lost connections, commands out of sync, wrong packet
+sequence. Fix: in the child, ``engine.dispose(close=False)`` (forget the
+inherited connections without closing the parent's sockets), or ``NullPool``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
+
+from ..drivers import describe_error
+from ..lab import Lab
+from .core import Fix, Trial, each, scenario
+
+CHILDREN = 2
+QUERIES = 30
+#: A dead or tangled connection must fail, not hang: every trial has a read timeout.
+TIMEOUT = {"connect_args": {"read_timeout": 3}}
+
+
+def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
+    """QUERIES checkouts and queries; put (who, error or None) on ``results``."""
+    if dispose:
+        engine.dispose(close=False)
+    try:
+        for _ in range(QUERIES):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT CONNECTION_ID()")).scalar()
+        results.put((who, None))
+    except Exception as exc:
+        results.put((who, describe_error(exc)))
+
+
+@scenario(
+    "fork",
+    f"An engine used by the parent and {CHILDREN} forked children at once",
+    fixes=[
+        Fix("none", TIMEOUT, prevents=False),
+        Fix("engine.dispose(close=False) in the child", TIMEOUT, pattern="dispose"),
+        Fix("NullPool", {"poolclass": NullPool, **TIMEOUT}),
+    ],
+    codes=frozenset({2006, 2013, 2014, None}),  # None: PyMySQL's "Packet sequence number wrong"
+)
+def fork(lab: Lab, trials: list[Trial]) -> None:
+    ctx = mp.get_context("fork")
+    each(trials, "parent: first query (the pool now holds a connection)")
+    for trial in trials:
+        results = ctx.Queue()
+        dispose = trial.fix.pattern == "dispose"
+        children = [
+            ctx.Process(target=_work, args=(trial.engine, dispose, results, f"child {k}"))
+            for k in range(CHILDREN)
+        ]
+        start = time.monotonic()
+        for child in children:
+            child.start()
+        _work(trial.engine, False, results, "parent")  # at the same time as the children
+        outcomes = dict(results.get(timeout=30) for _ in range(CHILDREN + 1))
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():  # pragma: no cover - the read timeout should prevent it
+                child.kill()
+        for who in sorted(outcomes, key=lambda w: w != "parent"):
+            trial.record(f"{who}: {QUERIES} queries", start, None, outcomes[who])
+        # A tangled connection that raised no disconnect error is still pooled: the parent's
+        # next checkout may get it and fail (2014), which finally invalidates it.
+        trial.query("parent: next checkout")
+        trial.query("parent: checkout after that")

@@ -1,0 +1,95 @@
+"""Keep-alive job versus raising wait_timeout.
+
+A keep-alive job keeps idle connections from ever reaching ``wait_timeout``;
+raising the timeout only moves the cliff: an idle period longer than the new
+value fails just the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import event, text
+
+from ..keepalive import KeepAlive
+from ..lab import Lab
+from ..progress import ticks, wait
+from .core import NO_FIX, Fix, Trial, each, scenario
+from .idle import WAIT_TIMEOUT
+
+IDLE = 5.0  # the quiet period: longer than the raised timeout below
+RAISED = 4  # a "raised" wait_timeout
+EVERY = 1.0  # keep-alive period: shorter than WAIT_TIMEOUT
+
+KEEPALIVE = Fix(f"keep-alive job every {EVERY:g}s", pattern="keepalive")
+RAISED_TIMEOUT = Fix(
+    f"wait_timeout raised to {RAISED}s (session)",
+    on_connect=(f"SET SESSION wait_timeout = {RAISED}",),
+    prevents=False,
+)
+
+
+@scenario(
+    "keepalive",
+    f"The pool idles {IDLE:g}s: a keep-alive job, or a wait_timeout raised to {RAISED}s",
+    fixes=[NO_FIX, KEEPALIVE, RAISED_TIMEOUT],
+)
+def keepalive(lab: Lab, trials: list[Trial]) -> None:
+    with lab.globals(wait_timeout=WAIT_TIMEOUT), contextlib.ExitStack() as jobs:
+        each(trials, "first query")
+        for trial in trials:
+            if trial.fix.pattern == "keepalive":
+                jobs.enter_context(KeepAlive(trial.engine, EVERY))
+        wait(IDLE, f"quiet period of {IDLE:g}s")
+        jobs.close()
+        each(trials, "after the quiet period")
+        each(trials, "next checkout")
+
+
+def connections_over_time(
+    lab: Lab, driver: str = "pymysql", pool_size: int = 3, seconds: float = IDLE + 1, every: float = 0.5
+) -> pd.DataFrame:
+    """How many server connections each strategy holds while the application is idle.
+
+    Three engines of ``pool_size`` connections each: no fix, a keep-alive job,
+    and a raised session ``wait_timeout``. One row per sample and strategy, plus
+    the server's ``Threads_connected``.
+    """
+    strategies = {"none": NO_FIX, KEEPALIVE.name: KEEPALIVE, RAISED_TIMEOUT.name: RAISED_TIMEOUT}
+    engines: dict[str, Any] = {}
+    ids: dict[str, set[int]] = {name: set() for name in strategies}
+    samples = []
+    with lab.globals(wait_timeout=WAIT_TIMEOUT), contextlib.ExitStack() as stack:
+        for name, fix in strategies.items():
+            engine = lab.engine(driver, pool_size=pool_size, max_overflow=0)
+            stack.callback(engine.dispose)
+            for statement in fix.on_connect:
+                event.listen(engine, "connect", _run_on_connect(statement))
+            event.listen(engine, "connect", lambda dbapi, rec, name=name: ids[name].add(dbapi.thread_id()))
+            conns = [engine.connect() for _ in range(pool_size)]  # fill the pool
+            for conn in conns:
+                conn.execute(text("SELECT 1"))
+                conn.close()
+            if fix.pattern == "keepalive":
+                stack.enter_context(KeepAlive(engine, EVERY, size=pool_size))
+            engines[name] = engine
+        for t in ticks(seconds, every, "watching the server's connections"):
+            present = set(lab.processlist()["ID"])
+            threads = int(lab.status(["Threads_connected"]).iloc[0, 0])
+            for name in strategies:
+                samples.append({"t": round(t, 2), "strategy": name, "connections": len(ids[name] & present)})
+            samples.append(
+                {"t": round(t, 2), "strategy": "Threads_connected (server)", "connections": threads}
+            )
+    return pd.DataFrame(samples)
+
+
+def _run_on_connect(statement: str) -> Any:
+    def listener(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+
+    return listener
