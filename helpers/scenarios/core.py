@@ -89,7 +89,7 @@ class Trial:
         """This trial's engine: one pooled connection (unless the fix picks a pool class),
         the fix's options and connect statements; ``via`` routes it through a local port."""
         sized = {} if "poolclass" in self.fix.options else {"pool_size": 1, "max_overflow": 0}
-        engine = self.lab.engine(self.driver, via=via, **sized, **self.fix.options)
+        engine = self.lab.engine(self.driver, via=via, **{**sized, **self.fix.options})
         if self.fix.on_connect:
             event.listen(engine, "connect", self._on_connect)
         return engine
@@ -149,6 +149,8 @@ class Trial:
             self.record(name, start, note["connection_id"], exc)
         else:
             self.record(name, start, note["connection_id"])
+            if note.get("message"):  # an ok step may report what it saw
+                self.rows[-1]["message"] = note["message"]
 
     def record(
         self,

@@ -1,0 +1,150 @@
+"""Web applications: sessions that outlive requests, and sessions that are never given back.
+
+The apps (``helpers.webapps``) are driven through their own test clients, in
+process, against the lab's server.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from .. import webapps
+from ..drivers import DISCONNECT_CODES
+from ..lab import Lab
+from ..progress import wait
+from .core import Fix, Trial, scenario
+from .idle import PRE_PING, WAIT_TIMEOUT
+
+IDLE = WAIT_TIMEOUT + 1
+#: After a failed request, a thread-local Session left in its failed transaction
+#: raises PendingRollbackError (no driver code) on every later request of that thread.
+STUCK = frozenset({*DISCONNECT_CODES, None})
+
+
+def _request(trial: Trial, client: Any, name: str) -> None:
+    """One ``GET /whoami`` as a recorded step."""
+    with trial.step(name) as note:
+        response = client.get("/whoami")
+        if response.status_code != 200:  # pragma: no cover - errors propagate in testing mode
+            raise RuntimeError(f"HTTP {response.status_code}")
+        body = response.json() if callable(response.json) else response.json  # httpx / Flask
+        note["connection_id"] = body["connection_id"]
+
+
+def _idle_requests(lab: Lab, clients: dict[Trial, Any]) -> None:
+    """Request, idle past wait_timeout, request, request: for every trial's app."""
+    with lab.globals(wait_timeout=WAIT_TIMEOUT):
+        for trial, client in clients.items():
+            _request(trial, client, "request 1")
+        wait(IDLE, f"no traffic for {IDLE}s")
+        for step in ("request 2 (after the quiet period)", "request 3"):
+            for trial, client in clients.items():
+                _request(trial, client, step)
+
+
+@scenario(
+    "flask_scoped_session",
+    "Flask + scoped_session: is the session removed at teardown?",
+    fixes=[
+        Fix("no remove(), pool_pre_ping", PRE_PING.options, prevents=False),
+        Fix("remove() at teardown, no pre-ping", pattern="remove", prevents=False),
+        Fix("remove() at teardown + pool_pre_ping", PRE_PING.options, pattern="remove"),
+    ],
+    codes=STUCK,
+)
+def flask_scoped_session(lab: Lab, trials: list[Trial]) -> None:
+    apps = {t: webapps.flask_scoped_session_app(t.engine, t.fix.pattern == "remove") for t in trials}
+    try:
+        _idle_requests(lab, {t: app.test_client() for t, app in apps.items()})
+    finally:
+        for app in apps.values():
+            app.extensions["session_registry"].remove()
+
+
+@scenario(
+    "flask_sqlalchemy",
+    "Flask-SQLAlchemy: what SQLALCHEMY_ENGINE_OPTIONS holds",
+    fixes=[
+        Fix("SQLALCHEMY_ENGINE_OPTIONS = {}", prevents=False),
+        Fix("SQLALCHEMY_ENGINE_OPTIONS = {pool_pre_ping: True}", PRE_PING.options),
+        Fix("SQLALCHEMY_ENGINE_OPTIONS = {pool_recycle: 1}", {"pool_recycle": 1}),
+    ],
+)
+def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
+    apps = {}
+    for trial in trials:
+        url = lab.url(trial.driver).render_as_string(hide_password=False)
+        apps[trial] = webapps.flask_sqlalchemy_app(url, trial.fix.options)
+    try:
+        _idle_requests(lab, {t: app.test_client() for t, (app, _db) in apps.items()})
+    finally:
+        for app, db in apps.values():
+            with app.app_context():
+                db.engine.dispose()
+
+
+@scenario(
+    "fastapi_session",
+    "FastAPI: a Session per request, or one shared Session",
+    fixes=[
+        Fix("one shared Session, pool_pre_ping", PRE_PING.options, pattern="shared", prevents=False),
+        Fix("Session per request (yield, close), pool_pre_ping", PRE_PING.options),
+    ],
+    codes=STUCK,
+)
+def fastapi_session(lab: Lab, trials: list[Trial]) -> None:
+    apps = {t: webapps.fastapi_app(t.engine, per_request=t.fix.pattern != "shared") for t in trials}
+    clients = {t: TestClient(app) for t, app in apps.items()}
+    try:
+        _idle_requests(lab, clients)
+    finally:
+        for client in clients.values():
+            client.close()
+        for app in apps.values():
+            app.state.shared_session.close()
+
+
+#: Pool for the exhaustion scenario: 2 connections, no overflow, 1 s wait for a free one.
+POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 1}
+WORKERS = 3
+
+
+@scenario(
+    "pool_exhaustion",
+    f"{WORKERS} worker threads, a pool of {POOL['pool_size']}: sessions never given back",
+    fixes=[
+        Fix("scoped_session, no remove()", POOL, prevents=False),
+        Fix("scoped_session, remove() at teardown", POOL, pattern="remove"),
+    ],
+    codes=frozenset({None}),  # sqlalchemy.exc.TimeoutError: QueuePool limit ... reached
+)
+def pool_exhaustion(lab: Lab, trials: list[Trial]) -> None:
+    """Worker threads of a threaded server, each with its thread-local session.
+
+    The threads stay alive (as a server's do) until every worker has served a
+    request, so a session that was not removed keeps its connection.
+    """
+    for trial in trials:
+        app = webapps.flask_scoped_session_app(trial.engine, trial.fix.pattern == "remove")
+        _serve_from_workers(trial, app.test_client())
+        app.extensions["session_registry"].remove()
+
+
+def _serve_from_workers(trial: Trial, client: Any) -> None:
+    """Each of WORKERS live threads serves one request, in turn; then the pool's status."""
+    served = threading.Barrier(WORKERS)
+    turn = threading.Lock()  # one request at a time: the order is the story
+
+    def worker(k: int) -> None:
+        with turn:
+            _request(trial, client, f"worker {k}: request")
+        served.wait()  # stay alive, like a server thread between requests
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(worker, range(WORKERS)))
+        with trial.step("pool status, workers still alive") as note:
+            note["message"] = trial.engine.pool.status()
