@@ -5,11 +5,11 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 
 from __future__ import annotations
 
-from . import fork, held, idle, interactive, keepalive, packets, server_side, web
+from . import fork, held, idle, interactive, keepalive, packets, retry, server_side, web
 from .core import COLUMNS, NO_FIX, SCENARIOS, Fix, Scenario, Trial, each, get, run, scenario, summarize
 from .idle import recycle_by_age, timeout_scopes, watch_idle
 
-MODULES = (idle, held, interactive, server_side, packets, web, keepalive, fork)
+MODULES = (idle, held, interactive, server_side, packets, web, keepalive, fork, retry)
 
 __all__ = [
     "COLUMNS",
