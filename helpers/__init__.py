@@ -16,7 +16,7 @@ from .config import LabConfig
 from .drivers import DISCONNECT_CODES, DRIVERS, describe_error
 from .errors import LabError
 from .lab import Lab, server_id, start_lab
-from .scenarios import SCENARIOS, Fix, recycle_by_age, run, summarize, timeout_scopes, watch_idle
+from .scenarios import SCENARIOS, Fix, recycle_by_age, run, run_all, summarize, timeout_scopes, watch_idle
 
 __all__ = [
     "DISCONNECT_CODES",
@@ -31,6 +31,7 @@ __all__ = [
     "plots",
     "recycle_by_age",
     "run",
+    "run_all",
     "server_id",
     "start_lab",
     "summarize",

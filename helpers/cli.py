@@ -24,7 +24,7 @@ from .config import LabConfig
 from .drivers import DRIVERS
 from .errors import LabError
 from .lab import Lab
-from .scenarios import SCENARIOS, run, summarize
+from .scenarios import SCENARIOS, run_all, summarize
 
 log = logging.getLogger("helpers")
 
@@ -74,9 +74,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             raise LabError(f"no scenario {name!r}; there are: {', '.join(SCENARIOS)}")
     lab = Lab.start(_config(args))
     try:
-        summary = pd.concat(
-            [summarize(run(name, lab, drivers=args.driver or tuple(DRIVERS))) for name in names]
-        )
+        summary = summarize(run_all(lab, names, drivers=args.driver or tuple(DRIVERS)))
     finally:
         if lab.owned:
             lab.stop()

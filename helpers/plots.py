@@ -152,3 +152,21 @@ def checkout_rates(bench: pd.DataFrame) -> Figure:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def connections_over_time(samples: pd.DataFrame, wait_timeout: float | None = None) -> Figure:
+    """Server connections each strategy holds over time (``connections_over_time`` data)."""
+    fig = _figure(figsize=(8, 3.5))
+    ax = fig.subplots()
+    for strategy, group in samples.groupby("strategy", sort=False):
+        server = str(strategy).startswith("Threads_connected")
+        ax.step(
+            group["t"], group["connections"], where="post", label=strategy, ls=":" if server else "-", lw=2
+        )
+    if wait_timeout is not None:
+        ax.axvline(wait_timeout, color=ERROR, alpha=0.3, ls="--", label=f"wait_timeout = {wait_timeout:g} s")
+    ax.set_xlabel("seconds of quiet")
+    ax.set_ylabel("server connections")
+    ax.legend(fontsize=8, loc="center right")
+    ax.grid(alpha=0.3)
+    return fig

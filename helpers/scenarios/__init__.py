@@ -6,7 +6,20 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 from __future__ import annotations
 
 from . import fork, held, idle, interactive, keepalive, packets, retry, server_side, web
-from .core import COLUMNS, NO_FIX, SCENARIOS, Fix, Scenario, Trial, each, get, run, scenario, summarize
+from .core import (
+    COLUMNS,
+    NO_FIX,
+    SCENARIOS,
+    Fix,
+    Scenario,
+    Trial,
+    each,
+    get,
+    run,
+    run_all,
+    scenario,
+    summarize,
+)
 from .idle import recycle_by_age, timeout_scopes, watch_idle
 
 MODULES = (idle, held, interactive, server_side, packets, web, keepalive, fork, retry)
@@ -23,6 +36,7 @@ __all__ = [
     "get",
     "recycle_by_age",
     "run",
+    "run_all",
     "scenario",
     "summarize",
     "timeout_scopes",

@@ -255,6 +255,16 @@ def run(
     return pd.DataFrame(rows, columns=COLUMNS).astype({"error_code": "Int64", "connection_id": "Int64"})
 
 
+def run_all(
+    lab: Lab, names: Sequence[str] | None = None, drivers: Sequence[str] = tuple(DRIVERS)
+) -> pd.DataFrame:
+    """Every scenario (or ``names``) with every fix and driver, one after the other: all rows."""
+    chosen = list(names or SCENARIOS)
+    for name in chosen:
+        get(name)  # fail before running anything
+    return pd.concat([run(name, lab, drivers) for name in chosen], ignore_index=True)
+
+
 def _fix_named(entry: Scenario, name: str) -> Fix:
     for fix in entry.fixes:
         if fix.name == name:

@@ -1,0 +1,65 @@
+# %% [markdown]
+# # 07 · Packets and timeouts
+#
+# **The question.** Three more ways to read "server has gone away" that have nothing to do with
+# idling: a value too large for the server, a client that stops waiting, and a client that stops
+# reading.
+
+# %%
+import pandas as pd
+
+import helpers
+from helpers import plots
+from helpers.scenarios import packets
+
+lab = helpers.start_lab()
+rows = pd.concat(
+    [helpers.run(name, lab) for name in ("max_allowed_packet", "read_timeout", "net_write_timeout")]
+)
+summary = helpers.summarize(rows)
+plots.outcome_grid(summary, title="A 2 MiB value, a 2 s query with read_timeout=1, a reader that pauses")
+
+# %%
+summary[["scenario", "driver", "fix", "ok", "error_code", "error_message", "seconds"]]
+
+# %% [markdown]
+# ## `max_allowed_packet`
+#
+# The server refuses any packet larger than `max_allowed_packet` (1 MiB here) and closes the
+# connection: the client sees **2006**, exactly like an idle timeout. The server's error log tells
+# them apart:
+
+# %%
+pd.DataFrame({"error log": lab.error_log(2, contains="max_allowed_packet")})
+
+# %% [markdown]
+# How close to the limit can a value get? It depends on the driver: PyMySQL sends `bytes` as a hex
+# literal (`X'78…'`, two characters per byte), mysqlclient sends them escaped, about one byte per
+# byte.
+
+# %%
+packets.packet_headroom(lab)
+
+# %% [markdown]
+# Fixes: raise `max_allowed_packet` on the server (the session value is read-only and copies the
+# global at connect), or split the data: one row per chunk. (`CONCAT()` to grow a value in place is
+# no way around it: a function's result is capped by the same limit.)
+#
+# ## `read_timeout`: the client stops waiting
+#
+# A client `read_timeout` (`connect_args={"read_timeout": 1}`, both drivers) shorter than a query
+# ends the connection after 1 s with **2013**; the server may still be running the query. It is a
+# guard against a server that stops answering (see the docker notebooks' paused container) but it
+# must be longer than the slowest legitimate query.
+#
+# ## `net_write_timeout`: the client stops reading
+#
+# With `stream_results=True` the server sends rows as the client reads them. A client that pauses
+# longer than the server's `net_write_timeout` (1 s here) while the socket buffers are full is cut
+# off: **2013** at its next read. Buffering the whole result, or a longer session
+# `net_write_timeout` for that job, avoids it.
+#
+# ## In production
+# - 2006 right after sending something large: `max_allowed_packet` (check the error log).
+# - 2013 after exactly `read_timeout` seconds: the client's own timeout, not the server.
+# - 2013 in the middle of streaming a large result: `net_write_timeout`; raise it for that session.

@@ -1,0 +1,39 @@
+# %% [markdown]
+# # 10 · fork and multiprocessing
+#
+# **The question.** A Celery/Gunicorn/multiprocessing worker gets `Lost connection`, `Commands out of
+# sync` or `Packet sequence number wrong`, at random. Why?
+#
+# **The mechanism.** `fork()` copies the process, open sockets included. An engine created before
+# the fork gives every child the parent's pooled connection: several processes then talk on one
+# socket at once, and the protocol breaks for all of them.
+#
+# The parent runs a query (its pool now holds a connection), forks two children, and all three run
+# 30 queries at the same time.
+
+# %%
+import helpers
+from helpers import plots
+
+lab = helpers.start_lab()
+rows = helpers.run("fork", lab)
+plots.outcome_grid(helpers.summarize(rows), title="Parent and two forked children share an engine")
+
+# %%
+rows[rows["outcome"] == "error"][["driver", "fix", "step", "error_class", "error_code", "message"]]
+
+# %% [markdown]
+# Without a fix, the failures differ run by run and driver by driver (2013, 2006, 2014 commands out
+# of sync, or a SQLAlchemy `ResourceClosedError` when a reply meant for another process arrives),
+# and they hit the parent too. Some of them are not recognised as disconnects, so the tangled
+# connection can stay in the parent's pool and fail its next checkout as well.
+#
+# The fixes give each process its own connections:
+# - `engine.dispose(close=False)` at the start of the child (a pool initializer, Celery's
+#   `worker_process_init`, Gunicorn's `post_fork`): the child forgets the inherited connections
+#   without closing the parent's sockets;
+# - `NullPool`: nothing is pooled, so nothing is inherited (at the cost of a connect per checkout).
+#
+# ## In production
+# - Create engines after forking, or call `engine.dispose(close=False)` in every child.
+# - Never pass a live connection or Session across a fork.

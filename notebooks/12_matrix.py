@@ -1,0 +1,42 @@
+# %% [markdown]
+# # 12 · Every cause, every fix, on one page
+#
+# **The question.** For an incident: which fix covers which cause? Every scenario of notebooks
+# 01–11, with each of its fixes and both drivers, run now against the lab.
+#
+# A green cell ran clean; a red one shows the error code (or `None` for an error with no driver
+# code: a stuck Session, an exhausted pool, a duplicated row) and how many steps failed.
+
+# %%
+import helpers
+from helpers import plots
+
+lab = helpers.start_lab()
+rows = helpers.run_all(lab)
+summary = helpers.summarize(rows)
+plots.outcome_grid(summary, title="Scenario × fix × driver, from real runs")
+
+# %% [markdown]
+# Where a cell's color is not the one its fix promises (`as_expected` False), the lab has found
+# something new: look at that scenario's rows.
+
+# %%
+summary[~summary["as_expected"]]
+
+# %%
+summary.groupby("scenario").agg(fixes=("fix", "nunique"), failing=("ok", lambda ok: int((~ok).sum())))
+
+# %% [markdown]
+# ## The runbook, in short
+#
+# | symptom | likely cause | fix |
+# |---|---|---|
+# | one failure after a quiet period, then fine | idle past `wait_timeout` (01) | `pool_pre_ping`, `pool_recycle` < `wait_timeout` (02, 03) |
+# | failure in the middle of a request | long work holding a connection (04), `idle_transaction_timeout`, KILL (06) | release the connection during work, per-session `wait_timeout` |
+# | the CLI shows another timeout | `interactive_timeout` (05) | read the session value from the app |
+# | 2006 right after a large write | `max_allowed_packet` (07) | raise it, or chunk |
+# | 2013 after exactly N seconds | client `read_timeout` (07) | longer than the slowest query |
+# | every request of a worker fails after one error | Session not removed (08) | `remove()` at teardown, Session per request |
+# | `QueuePool limit ... reached` | sessions never closed (08) | close them; watch `pool.checkedout()` |
+# | random protocol errors in workers | fork (10) | `engine.dispose(close=False)` in the child |
+# | duplicates after retries | retry of a COMMIT in doubt (11) | idempotency keys |
