@@ -78,7 +78,7 @@ def outcome_grid(summary: pd.DataFrame, title: str = "Outcome per driver and fix
         x, y = drivers.index(s["driver"]), rows.index(s["row"])
         color = OK if s["ok"] else ERROR
         ax.add_patch(_cell(x, y, color))
-        label = "ok" if s["ok"] else f"{s['error_code']} ×{s['errors']}"
+        label = "ok" if s["ok"] else f"{_error_label(s)} ×{s['errors']}"
         ax.text(x, y, label, ha="center", va="center", color="white", fontsize=9, fontweight="bold")
     ax.set_xlim(-0.5, len(drivers) - 0.5)
     ax.set_ylim(len(rows) - 0.5, -0.5)
@@ -90,6 +90,13 @@ def outcome_grid(summary: pd.DataFrame, title: str = "Outcome per driver and fix
         side.set_visible(False)
     ax.set_title(title, fontsize=11)
     return fig
+
+
+def _error_label(summary_row: pd.Series) -> str:
+    """The error code, or for errors without one the class's short name."""
+    if not pd.isna(summary_row["error_code"]):
+        return str(summary_row["error_code"])
+    return str(summary_row.get("error_class") or "error").rsplit(".", 1)[-1]
 
 
 def _cell(x: float, y: float, color: str):  # type: ignore[no-untyped-def]

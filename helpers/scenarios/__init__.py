@@ -22,7 +22,11 @@ from .core import (
 )
 from .idle import recycle_by_age, timeout_scopes, watch_idle
 
+#: The lessons' order (notebooks 01-11); the registry follows it.
 MODULES = (idle, held, interactive, server_side, packets, web, keepalive, fork, retry)
+_lesson = {module.__name__: index for index, module in enumerate(MODULES)}
+for _entry in sorted(SCENARIOS.values(), key=lambda entry: _lesson[entry.body.__module__]):
+    SCENARIOS[_entry.name] = SCENARIOS.pop(_entry.name)
 
 __all__ = [
     "COLUMNS",

@@ -288,6 +288,7 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
                 "fix": fix,
                 "ok": ok,
                 "errors": len(errors),
+                "error_class": None if first is None else first["error_class"],
                 "error_code": None if first is None else first["error_code"],
                 "error_message": None if first is None else first["message"],
                 "seconds": round(float((group["time"] + group["latency"]).max() - group["time"].min()), 2),

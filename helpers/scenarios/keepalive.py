@@ -68,13 +68,16 @@ def connections_over_time(
             for statement in fix.on_connect:
                 event.listen(engine, "connect", _run_on_connect(statement))
             event.listen(engine, "connect", lambda dbapi, rec, name=name: ids[name].add(dbapi.thread_id()))
-            conns = [engine.connect() for _ in range(pool_size)]  # fill the pool
-            for conn in conns:
-                conn.execute(text("SELECT 1"))
+            for conn in [engine.connect() for _ in range(pool_size)]:  # fill the pool
                 conn.close()
             if fix.pattern == "keepalive":
                 stack.enter_context(KeepAlive(engine, EVERY, size=pool_size))
             engines[name] = engine
+        for engine in engines.values():  # one last use of every connection: the quiet starts now
+            conns = [engine.connect() for _ in range(pool_size)]
+            for conn in conns:
+                conn.execute(text("SELECT 1"))
+                conn.close()
         for t in ticks(seconds, every, "watching the server's connections"):
             present = set(lab.processlist()["ID"])
             threads = int(lab.status(["Threads_connected"]).iloc[0, 0])

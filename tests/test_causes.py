@@ -1,0 +1,115 @@
+"""The measurements notebooks 04-11 show, checked against what they claim."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import text
+
+import helpers
+from helpers import Lab
+from helpers.faultproxy import FaultProxy
+from helpers.keepalive import KeepAlive
+from helpers.scenarios import interactive, keepalive, packets, server_side
+
+
+def test_cli_in_a_terminal_is_interactive_and_drivers_are_not(lab: Lab) -> None:
+    seen = interactive.timeout_by_client(lab).set_index("client")["session wait_timeout"]
+    assert seen["mariadb command line, in a terminal"] == interactive.INTERACTIVE_TIMEOUT
+    assert seen["mariadb command line, with -e"] == 2
+    for driver in helpers.DRIVERS:
+        assert seen[driver] == 2
+        assert seen[f"{driver}, client_flag=INTERACTIVE"] == interactive.INTERACTIVE_TIMEOUT
+
+
+def test_client_flag_in_connect_args_drops_found_rows(lab: Lab) -> None:
+    counts = interactive.found_rows_trap(lab).set_index(["driver", "client_flag"])["rowcount"]
+    for driver in helpers.DRIVERS:
+        assert counts[(driver, "default")] == 1
+        assert counts[(driver, "connect_args client_flag=INTERACTIVE")] == 0
+        assert counts[(driver, "connect_args client_flag=INTERACTIVE|FOUND_ROWS")] == 1
+
+
+@pytest.mark.parametrize("driver", list(helpers.DRIVERS))
+def test_session_needs_rollback_after_losing_its_connection(lab: Lab, driver: str) -> None:
+    steps = server_side.session_after_disconnect(lab, driver).set_index("step")
+    lost = steps.loc["SELECT in the same transaction"]
+    assert (lost["exception"], lost["error_code"]) == ("OperationalError", 2013)
+    assert steps.loc["SELECT again, no rollback", "exception"] == "PendingRollbackError"
+    assert steps.loc["SELECT after rollback", "outcome"] == "ok"
+    assert steps.loc["rows the INSERT left", "message"] == "0", "the uncommitted INSERT is gone"
+
+
+def test_pymysql_sends_bytes_as_hex_so_its_headroom_is_half(lab: Lab) -> None:
+    table = packets.packet_headroom(lab)
+    assert (table["mysqldb"] == "ok").all(), "mysqlclient: ~1 byte per byte, 1,000,000 fits in 1 MiB"
+    assert table.loc[512_000, "pymysql"] == "ok" and table.loc[700_000, "pymysql"] == "error"
+
+
+def test_oversized_packet_is_named_in_the_error_log(lab: Lab) -> None:
+    helpers.run("max_allowed_packet", lab, drivers=["pymysql"], fixes=["one 2 MiB INSERT"])
+    assert lab.error_log(1, contains="Got a packet bigger than 'max_allowed_packet' bytes")
+
+
+def test_keepalive_holds_connections_raised_timeout_only_postpones(lab: Lab) -> None:
+    samples = keepalive.connections_over_time(lab, pool_size=3, seconds=5.5)
+    at = samples.pivot(index="t", columns="strategy", values="connections")
+    early, middle, late = (
+        at.loc[at.index < 1.5],
+        at.loc[(at.index >= 2.6) & (at.index < 3.9)],
+        at.loc[at.index >= 4.6],
+    )
+    assert (early.drop(columns="Threads_connected (server)") == 3).all().all()
+    assert (middle["none"] == 0).all() and (middle[keepalive.RAISED_TIMEOUT.name] == 3).all()
+    assert (late[keepalive.RAISED_TIMEOUT.name] == 0).all()
+    assert (at[keepalive.KEEPALIVE.name] == 3).all(), "the keep-alive job holds them the whole time"
+
+
+def test_keepalive_job_pings_on_schedule(lab: Lab) -> None:
+    engine = lab.engine("pymysql", pool_size=2)
+    try:
+        with KeepAlive(engine, every=0.2, size=2) as job:
+            helpers.progress.wait(1.1)
+        assert 8 <= job.pings <= 12  # 5 rounds of 2, give or take one round
+    finally:
+        engine.dispose()
+
+
+def test_fault_proxy_forwards_until_armed_then_cuts_once(lab: Lab) -> None:
+    with FaultProxy(lab.backend.host, lab.backend.port) as proxy:
+        engine = lab.engine("pymysql", via=proxy.port, pool_size=1)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT 41 + 1")).scalar() == 42
+            proxy.lose_reply_to(b"SELECT")
+            with pytest.raises(sqlalchemy.exc.OperationalError), engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            with engine.connect() as conn:  # disarmed after one cut; the pool reconnects
+                assert conn.execute(text("SELECT 2")).scalar() == 2
+            assert proxy.cuts == 1
+        finally:
+            engine.dispose()
+
+
+def test_cli_scenarios_json_lines(lab_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "scenarios", "--only", "kill_idle", "--json"],
+        env={**lab_env, "LAB_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 4  # 2 drivers × 2 fixes
+    required = {"scenario", "driver", "fix", "ok", "error_code", "error_message", "seconds"}
+    assert all(required <= set(record) for record in records)
+    failed = [r for r in records if not r["ok"]]
+    assert {(r["driver"], r["fix"], r["error_code"]) for r in failed} == {
+        ("pymysql", "none", 2013),
+        ("mysqldb", "none", 2013),
+    }
