@@ -22,7 +22,7 @@ import sqlalchemy
 from sqlalchemy import URL, event
 from sqlalchemy.engine import Engine
 
-from .backends import Backend, ComposeBackend, choose_backend
+from .backends import Backend, choose_backend
 from .config import LabConfig
 from .drivers import check_driver
 from .errors import LabError
@@ -88,16 +88,20 @@ class Lab:
         self.backend.restart()
 
     def pause(self) -> None:
-        """Freeze the container (docker backend only): the server stops answering."""
-        self._docker().pause()
+        """Freeze the server (docker: the container's freezer; local: SIGSTOP): its
+        connections stay open and nothing answers, until :meth:`unpause`."""
+        self._require_changes("pause the server")
+        self.backend.pause()
 
     def unpause(self) -> None:
-        self._docker().unpause()
+        self.backend.unpause()
 
-    def _docker(self) -> ComposeBackend:
-        if not isinstance(self.backend, ComposeBackend):
-            raise LabError(f"pause/unpause need the docker backend; this lab is {self.backend.name!r}")
-        return self.backend
+    def crash(self) -> None:
+        """Kill the server with SIGKILL, then start it again: a crash, not a shutdown."""
+        self._require_changes("crash the server")
+        self._close_admin()
+        self.backend.crash()
+        self.backend.start(detach=not self.owned)
 
     def describe(self) -> dict[str, Any]:
         return self.backend.describe()

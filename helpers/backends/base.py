@@ -76,6 +76,17 @@ class Backend(ABC):
     def error_log(self, lines: int = 20) -> list[str]:
         """The last ``lines`` lines of the server's error log."""
 
+    def pause(self) -> None:
+        """Freeze the server: its connections stay open and nothing answers."""
+        raise LabError(f"the {self.name} backend cannot pause the server")
+
+    def unpause(self) -> None:
+        raise LabError(f"the {self.name} backend cannot pause the server")
+
+    def crash(self) -> None:
+        """Kill the server abruptly (SIGKILL): no orderly close of its connections."""
+        raise LabError(f"the {self.name} backend cannot crash the server")
+
     def describe(self) -> dict[str, Any]:
         """A few facts for ``status``."""
         return {"backend": self.name, "host": self.host, "port": self.port, "running": self.running()}

@@ -111,11 +111,17 @@ class ComposeBackend(Backend):
         self.wait_ready(self.config.startup_timeout)
 
     def pause(self) -> None:
-        """Freeze the server: connections stay open, nothing answers."""
+        """Freeze the container (cgroup freezer): connections stay open, nothing answers."""
         self._require_container().pause()
 
     def unpause(self) -> None:
         self._require_container().unpause()
+
+    def crash(self) -> None:
+        """SIGKILL the container's server; the container stays, exited, until the next start."""
+        box = self._require_container()
+        box.kill(signal="SIGKILL")
+        box.wait(timeout=30)
 
     def error_log(self, lines: int = 20) -> list[str]:
         box = self.container() if not docker_problem() else None

@@ -249,6 +249,26 @@ class LocalBackend(Backend):
         self.state_path.write_text(json.dumps({"port": port}))
         self.start(detach=detached)
 
+    def pause(self) -> None:
+        """SIGSTOP: what the docker freezer does to a container, for one process."""
+        self._signal(signal.SIGSTOP)
+
+    def unpause(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def crash(self) -> None:
+        self._signal(signal.SIGKILL)
+        pid = self.pid
+        while pid is not None and pid_alive(pid):
+            self._reap()
+            time.sleep(0.02)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        pid = self.pid
+        if pid is None or not pid_alive(pid):
+            raise LabError("the local lab is not running: start it with `python -m helpers up`")
+        os.kill(pid, sig)
+
     def error_log(self, lines: int = 20) -> list[str]:
         try:
             text = self.log_path.read_text(errors="replace")

@@ -5,7 +5,7 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 
 from __future__ import annotations
 
-from . import fork, held, idle, interactive, keepalive, packets, retry, server_side, web
+from . import fork, held, idle, interactive, keepalive, packets, paused, retry, server_side, web
 from .core import (
     COLUMNS,
     NO_FIX,
@@ -23,7 +23,7 @@ from .core import (
 from .idle import recycle_by_age, timeout_scopes, watch_idle
 
 #: The lessons' order (notebooks 01-11); the registry follows it.
-MODULES = (idle, held, interactive, server_side, packets, web, keepalive, fork, retry)
+MODULES = (idle, held, interactive, server_side, packets, paused, web, keepalive, fork, retry)
 _lesson = {module.__name__: index for index, module in enumerate(MODULES)}
 for _entry in sorted(SCENARIOS.values(), key=lambda entry: _lesson[entry.body.__module__]):
     SCENARIOS[_entry.name] = SCENARIOS.pop(_entry.name)
