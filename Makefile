@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab notebooks test lint bench up down clean
+.PHONY: setup lab notebooks test test-local test-docker docker-deps lint bench up down clean
 
 setup: $(STAMP)  ## system packages, virtualenv, Python packages, helpers (editable)
 
@@ -23,8 +23,16 @@ lab: notebooks  ## start the lab's MariaDB and open JupyterLab on the notebooks
 	$(PY) -m helpers up
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
 
-test: setup  ## the whole test suite against a real MariaDB
+test: test-local test-docker  ## everything: the suite on a private mariadbd, then on MariaDB in Docker
+
+test-local: setup  ## the whole suite against a private local MariaDB
 	$(PY) -m pytest
+
+test-docker: setup docker-deps  ## docker backend tests, scenarios (once each) and notebooks, in a private engine
+	LAB_BACKEND=docker LAB_TEST_REPEATS=1 $(PY) -m pytest tests/test_docker.py tests/test_scenarios.py tests/test_notebooks.py
+
+docker-deps:
+	bash scripts/install-system-deps.sh --docker
 
 lint: setup
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

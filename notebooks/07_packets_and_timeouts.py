@@ -52,6 +52,28 @@ packets.packet_headroom(lab)
 # guard against a server that stops answering (see the docker notebooks' paused container) but it
 # must be longer than the slowest legitimate query.
 #
+# ## A server that stops answering
+#
+# `read_timeout` matters most when the server neither answers nor closes: a frozen container
+# (`docker pause`), a stopped process, a VM stalled by its host, a network path that silently drops
+# packets. Nothing closes the connection, so no `wait_timeout`, pool setting or pre-ping explains
+# the wait. The lab freezes its server for 3 s (the container with `docker pause`, or the local
+# server with `SIGSTOP`) while one query waits without a `read_timeout` and one with 1 s.
+
+# %%
+frozen = helpers.run("paused_server", lab)
+plots.timeline(frozen)
+
+# %%
+frozen[["driver", "fix", "step", "outcome", "error_code", "message", "latency"]]
+
+# %% [markdown]
+# Without a `read_timeout` the query just waits: it is still waiting when the server thaws, and
+# then it completes, 3 s late. Had the server stayed frozen, it would have waited forever (or for
+# the kernel's TCP retransmission limit, about 15 minutes, if the network dropped packets).
+# With `read_timeout=1` it fails with 2013 after 1.0 s: a fast, visible failure instead of a hung
+# worker.
+#
 # ## `net_write_timeout`: the client stops reading
 #
 # With `stream_results=True` the server sends rows as the client reads them. A client that pauses
@@ -62,4 +84,5 @@ packets.packet_headroom(lab)
 # ## In production
 # - 2006 right after sending something large: `max_allowed_packet` (check the error log).
 # - 2013 after exactly `read_timeout` seconds: the client's own timeout, not the server.
+# - Requests that hang with no error at all: a server that stopped answering; set a `read_timeout`.
 # - 2013 in the middle of streaming a large result: `net_write_timeout`; raise it for that session.

@@ -36,6 +36,7 @@ summary.groupby("scenario").agg(fixes=("fix", "nunique"), failing=("ok", lambda 
 # | the CLI shows another timeout | `interactive_timeout` (05) | read the session value from the app |
 # | 2006 right after a large write | `max_allowed_packet` (07) | raise it, or chunk |
 # | 2013 after exactly N seconds | client `read_timeout` (07) | longer than the slowest query |
+# | requests hang, no error at all | server frozen or unreachable (07) | a `read_timeout` |
 # | every request of a worker fails after one error | Session not removed (08) | `remove()` at teardown, Session per request |
 # | `QueuePool limit ... reached` | sessions never closed (08) | close them; watch `pool.checkedout()` |
 # | random protocol errors in workers | fork (10) | `engine.dispose(close=False)` in the child |

@@ -3,12 +3,19 @@
 #   pkg-config, libmariadb-dev, gcc     build mysqlclient (the C driver)
 #   mariadb-server-core, -client-core   mariadbd + mariadb-install-db for the local backend
 #                                       (the binaries only: no system service is started)
+#   --docker: also docker.io and debootstrap, for the tests of the docker backend
+#                                       (a private engine and a stand-in image built from Debian)
 # Anything else: prints the exact command and goes on (the lab says later what is missing).
 set -euo pipefail
 
 packages=(pkg-config libmariadb-dev gcc mariadb-server-core mariadb-client-core)
+if [ "${1:-}" = "--docker" ]; then
+  packages=(debootstrap)
+  # an engine installed some other way (Docker's own packages) is fine: only add Debian's if none
+  command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || packages+=(docker.io)
+fi
 # A Python without its headers (Debian's own python3) also needs python3-dev to build mysqlclient.
-python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+[ "${1:-}" = "--docker" ] || python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || packages+=(python3-dev python3-venv)
 
 missing=()

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from helpers import Lab, LabConfig
+from helpers.backends.local import free_port
+
+from . import dockerlab
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,15 +27,42 @@ def lab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def lab(lab_home: Path) -> Iterator[Lab]:
+def docker_engine() -> Iterator[dict[str, str]]:
+    """A private Docker engine for the session (LAB_BACKEND=docker), or one clear skip line."""
+    engine = dockerlab.Engine()
+    try:
+        env = engine.start()
+    except dockerlab.DockerUnavailable as exc:
+        pytest.skip(f"docker tests skipped: {exc}")
+    env = {**env, "LAB_COMPOSE_OVERRIDE": str(dockerlab.OVERRIDE)}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # for the lab, `docker compose` and the notebooks' kernels
+    try:
+        yield env
+    finally:
+        engine.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def lab(lab_home: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """Started detached so notebooks (in their own kernels) can attach and even restart it;
-    stopped at the end of the session."""
-    config = LabConfig.from_env(backend=_backend(), home=lab_home, port=None)
+    stopped at the end of the session (docker: container, network and volume removed)."""
+    backend = _backend()
+    port = None
+    if backend == "docker":
+        request.getfixturevalue("docker_engine")
+        port = free_port()
+    config = LabConfig.from_env(backend=backend, home=lab_home, port=port)
     lab = Lab.start(config, detach=True)
     try:
         yield lab
     finally:
-        lab.stop()
+        lab.stop(**({"volumes": True} if backend == "docker" else {}))
 
 
 @pytest.fixture
@@ -40,6 +70,9 @@ def lab_env(lab: Lab, lab_home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
     """Environment under which a child process (a kernel, the CLI) finds the session's lab."""
     monkeypatch.setenv("LAB_HOME", str(lab_home))
     monkeypatch.setenv("LAB_BACKEND", lab.backend.name)
-    monkeypatch.delenv("LAB_PORT", raising=False)
+    if lab.backend.name == "docker":
+        monkeypatch.setenv("LAB_PORT", str(lab.backend.port))
+    else:
+        monkeypatch.delenv("LAB_PORT", raising=False)
     monkeypatch.delenv("LAB_URL", raising=False)
     return dict(os.environ)

@@ -1,0 +1,73 @@
+"""The docker backend for real: the container's lifecycle through the Docker SDK, and cleanup."""
+
+from __future__ import annotations
+
+import os
+
+import docker
+import pytest
+from sqlalchemy import text
+
+import helpers
+from helpers import Lab, LabConfig
+from helpers.backends import ComposeBackend
+from helpers.backends.local import free_port
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("LAB_BACKEND") != "docker",
+    reason="docker backend tests run with LAB_BACKEND=docker (make test)",
+)
+
+
+def uptime(lab: Lab) -> int:
+    return int(lab.sql("SHOW GLOBAL STATUS LIKE 'Uptime'").iloc[0, 1])
+
+
+def test_the_lab_is_the_container(lab: Lab) -> None:
+    assert isinstance(lab.backend, ComposeBackend)
+    box = lab.backend.container()
+    assert box.status == "running" and box.attrs["HostConfig"]["NetworkMode"] == "host"
+    assert any("ready for connections" in line for line in lab.error_log(50))  # logs via the SDK
+
+
+def test_restart_through_the_sdk(lab: Lab) -> None:
+    box = lab.backend.container()
+    started = box.attrs["State"]["StartedAt"]
+    helpers.progress.wait(1.2)
+    lab.restart()
+    box.reload()
+    assert box.attrs["State"]["StartedAt"] != started and uptime(lab) <= 1
+
+
+def test_crash_through_the_sdk_then_start(lab: Lab) -> None:
+    lab.backend.crash()
+    box = lab.backend.container()
+    assert box.status == "exited" and box.attrs["State"]["ExitCode"] == 137  # SIGKILL
+    lab.backend.start(detach=True)
+    assert uptime(lab) <= 2
+
+
+def test_paused_container_hangs_the_client_until_read_timeout(lab: Lab) -> None:
+    rows = helpers.run("paused_server", lab, drivers=["pymysql"])
+    frozen = rows[rows["step"].str.startswith(("query while frozen", "no answer"))].set_index(["fix", "step"])
+    assert frozen.loc[("read_timeout=1", "query while frozen"), "error_code"] == 2013
+    assert 0.9 <= frozen.loc[("read_timeout=1", "query while frozen"), "latency"] < 2
+    assert frozen.loc[("no read_timeout", "no answer for 3s"), "outcome"] == "error"
+    assert frozen.loc[("no read_timeout", "query while frozen"), "latency"] >= 3, (
+        "answered only after unpause"
+    )
+    assert lab.backend.container().status == "running"
+
+
+def test_down_leaves_no_container_network_or_volume(lab: Lab) -> None:
+    """A second project, brought up and down: nothing of it is left."""
+    project = "gone-away-lab-cleanup"
+    other = Lab.start(LabConfig.from_env(backend="docker", project=project, port=free_port()))
+    with other.engine("pymysql").connect() as conn:
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+    other.stop(volumes=True)
+    client = docker.from_env()
+    label = {"label": f"com.docker.compose.project={project}"}
+    assert client.containers.list(all=True, filters=label) == []
+    assert client.networks.list(filters=label) == []
+    assert client.volumes.list(filters=label) == []
