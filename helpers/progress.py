@@ -16,18 +16,23 @@ def progress_enabled() -> bool:
     return os.environ.get("LAB_PROGRESS", "1") != "0"
 
 
+def _bar(seconds: float, desc: str, counts_down: bool = True) -> tqdm:
+    """A progress bar in seconds that disappears when done (``LAB_PROGRESS=0``: none)."""
+    return tqdm(
+        total=round(seconds, 1),
+        desc=desc,
+        unit="s",
+        bar_format="{desc}: {bar} {n:.1f}/{total:.1f} s" if counts_down else "{desc}: {bar} {n:.1f} s",
+        disable=not progress_enabled(),
+        leave=False,
+    )
+
+
 def wait(seconds: float, desc: str = "waiting") -> float:
     """Sleep ``seconds`` with a progress bar; return the seconds really slept."""
     start = time.monotonic()
     end = start + seconds
-    with tqdm(
-        total=round(seconds, 1),
-        desc=desc,
-        unit="s",
-        bar_format="{desc}: {bar} {n:.1f}/{total:.1f} s",
-        disable=not progress_enabled(),
-        leave=False,
-    ) as bar:
+    with _bar(seconds, desc) as bar:
         while (now := time.monotonic()) < end:
             time.sleep(min(TICK, end - now))
             bar.n = round(min(time.monotonic() - start, seconds), 1)
@@ -40,14 +45,7 @@ def wait_until(
 ) -> bool:
     """Poll ``condition`` until it is true or ``timeout`` passes; return whether it became true."""
     start = time.monotonic()
-    with tqdm(
-        total=round(timeout, 1),
-        desc=desc,
-        unit="s",
-        bar_format="{desc}: {bar} {n:.1f} s",
-        disable=not progress_enabled(),
-        leave=False,
-    ) as bar:
+    with _bar(timeout, desc, counts_down=False) as bar:
         while True:
             if condition():
                 return True
@@ -65,14 +63,7 @@ def ticks(seconds: float, every: float, desc: str = "sampling") -> Iterator[floa
     The loop body's own time counts: ticks stay on the ``every`` grid.
     """
     start = time.monotonic()
-    with tqdm(
-        total=round(seconds, 1),
-        desc=desc,
-        unit="s",
-        bar_format="{desc}: {bar} {n:.1f}/{total:.1f} s",
-        disable=not progress_enabled(),
-        leave=False,
-    ) as bar:
+    with _bar(seconds, desc) as bar:
         k = 0
         while (elapsed := time.monotonic() - start) <= seconds:
             bar.n = round(elapsed, 1)

@@ -73,6 +73,19 @@ class Fix:
 NO_FIX = Fix("none", prevents=False)
 
 
+def run_on_connect(statements: Sequence[str]) -> Callable[[Any, Any], None]:
+    """A ``connect`` event listener that runs ``statements`` on every new DBAPI connection
+    (e.g. ``SET SESSION wait_timeout = 10``)."""
+
+    def listener(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+
+    return listener
+
+
 class Trial:
     """One engine (a driver and a fix) inside a scenario; records each step."""
 
@@ -91,19 +104,13 @@ class Trial:
         sized = {} if "poolclass" in self.fix.options else {"pool_size": 1, "max_overflow": 0}
         engine = self.lab.engine(self.driver, via=via, **{**sized, **self.fix.options})
         if self.fix.on_connect:
-            event.listen(engine, "connect", self._on_connect)
+            event.listen(engine, "connect", run_on_connect(self.fix.on_connect))
         return engine
 
     def route_via(self, port: int) -> None:
         """Send this trial's connections through ``port`` on 127.0.0.1 (a fault proxy)."""
         self.engine.dispose()
         self.engine = self.make_engine(via=port)
-
-    def _on_connect(self, dbapi_connection: Any, record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        for statement in self.fix.on_connect:
-            cursor.execute(statement)
-        cursor.close()
 
     def checkout(self) -> sqlalchemy.Connection:
         """Check a connection out and keep it (for work done while holding it)."""

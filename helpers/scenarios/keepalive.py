@@ -16,7 +16,7 @@ from sqlalchemy import event, text
 from ..keepalive import KeepAlive
 from ..lab import Lab
 from ..progress import ticks, wait
-from .core import NO_FIX, Fix, Trial, each, scenario
+from .core import NO_FIX, Fix, Trial, each, run_on_connect, scenario
 from .idle import WAIT_TIMEOUT
 
 IDLE = 5.0  # the quiet period: longer than the raised timeout below
@@ -65,8 +65,8 @@ def connections_over_time(
         for name, fix in strategies.items():
             engine = lab.engine(driver, pool_size=pool_size, max_overflow=0)
             stack.callback(engine.dispose)
-            for statement in fix.on_connect:
-                event.listen(engine, "connect", _run_on_connect(statement))
+            if fix.on_connect:
+                event.listen(engine, "connect", run_on_connect(fix.on_connect))
             event.listen(engine, "connect", lambda dbapi, rec, name=name: ids[name].add(dbapi.thread_id()))
             for conn in [engine.connect() for _ in range(pool_size)]:  # fill the pool
                 conn.close()
@@ -87,12 +87,3 @@ def connections_over_time(
                 {"t": round(t, 2), "strategy": "Threads_connected (server)", "connections": threads}
             )
     return pd.DataFrame(samples)
-
-
-def _run_on_connect(statement: str) -> Any:
-    def listener(dbapi_connection: Any, record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(statement)
-        cursor.close()
-
-    return listener
