@@ -1,4 +1,4 @@
-"""ruff: lint and format, over helpers, tests, notebooks and benchmarks."""
+"""ruff (lint and format, everything) and mypy (the helpers package)."""
 
 from __future__ import annotations
 
@@ -18,5 +18,15 @@ def test_ruff_check() -> None:
 def test_ruff_format() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--check", "."], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_helpers() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "helpers", "--ignore-missing-imports"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

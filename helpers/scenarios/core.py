@@ -39,6 +39,9 @@ COLUMNS = [
 #: The statement a step runs unless told otherwise: cheap, and it names the connection.
 PROBE = "SELECT CONNECTION_ID()"
 
+#: What a step records as an error row instead of raising.
+RECORDED: tuple[type[Exception], ...] = (sqlalchemy.exc.SQLAlchemyError, *DRIVER_ERRORS)
+
 #: A table for the scenarios that write: ``request_id`` is an idempotency key.
 EVENTS = "lab_events"
 
@@ -152,7 +155,7 @@ class Trial:
         note: dict[str, Any] = {"connection_id": connection_id}
         try:
             yield note
-        except (sqlalchemy.exc.SQLAlchemyError, *DRIVER_ERRORS) as exc:
+        except RECORDED as exc:
             self.record(name, start, note["connection_id"], exc)
         else:
             self.record(name, start, note["connection_id"])
