@@ -47,10 +47,6 @@ class ErrorInfo:
     message: str
     invalidated: bool
 
-    @property
-    def is_disconnect(self) -> bool:
-        return self.error_code in DISCONNECT_CODES
-
 
 def describe_error(exc: BaseException) -> ErrorInfo:
     """Turn a SQLAlchemy or driver exception into an :class:`ErrorInfo`.

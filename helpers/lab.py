@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -211,7 +211,7 @@ class Lab:
         )
         return df[df["USER"] == user].reset_index(drop=True) if user else df
 
-    def status(self, names: Mapping[str, Any] | tuple[str, ...] | list[str] = COUNTERS) -> pd.DataFrame:
+    def status(self, names: Sequence[str] = COUNTERS) -> pd.DataFrame:
         """``SHOW GLOBAL STATUS`` for ``names``, one row, values as integers."""
         names = list(names)
         df = self.sql(
