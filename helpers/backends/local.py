@@ -63,6 +63,16 @@ def pid_alive(pid: int) -> bool:
     return b"mariadbd" in cmdline and "State:\tZ" not in status
 
 
+def _all_threads_stopped(pid: int | None) -> bool:
+    """Is every thread of ``pid`` in the stopped state (``T``)?"""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks]
+    except OSError:
+        return False
+    return bool(states) and all(state == "T" for state in states)
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
     """In the child before exec: get SIGTERM when the process that started us dies."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -250,8 +260,19 @@ class LocalBackend(Backend):
         self.start(detach=detached)
 
     def pause(self) -> None:
-        """SIGSTOP: what the docker freezer does to a container, for one process."""
+        """SIGSTOP: what the docker freezer does to a container, for one process.
+
+        Like ``docker pause``, it returns only once the server is frozen: SIGSTOP is
+        delivered asynchronously, and on a busy machine a thread can still answer a
+        query for a moment after ``kill()`` returns.
+        """
         self._signal(signal.SIGSTOP)
+        pid = self.pid
+        deadline = time.monotonic() + 10
+        while not _all_threads_stopped(pid):
+            if time.monotonic() > deadline:
+                raise LabError(f"mariadbd pid {pid} did not stop within 10 s of SIGSTOP")
+            time.sleep(0.005)
 
     def unpause(self) -> None:
         self._signal(signal.SIGCONT)
