@@ -24,7 +24,7 @@ from .config import LabConfig
 from .drivers import DRIVERS
 from .errors import LabError
 from .lab import Lab
-from .scenarios import SCENARIOS, run_all, summarize
+from .scenarios import SCENARIOS, get, run_all, summarize
 
 log = logging.getLogger("helpers")
 
@@ -70,8 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_scenarios(args: argparse.Namespace) -> int:
     names = args.only or list(SCENARIOS)
     for name in names:
-        if name not in SCENARIOS:
-            raise LabError(f"no scenario {name!r}; there are: {', '.join(SCENARIOS)}")
+        get(name)  # an unknown name fails here, before the lab starts
     lab = Lab.start(_config(args))
     try:
         summary = summarize(run_all(lab, names, drivers=args.driver or tuple(DRIVERS)))

@@ -9,16 +9,13 @@
 # in the pool is caught. A connection that dies while a request holds it is not.
 
 # %%
-import pandas as pd
 
 import helpers
 from helpers import plots
 from helpers.scenarios import server_side
 
 lab = helpers.start_lab()
-rows = pd.concat(
-    [helpers.run(name, lab) for name in ("kill_idle", "kill_mid_query", "restart", "idle_transaction")]
-)
+rows = helpers.run_all(lab, ["kill_idle", "kill_mid_query", "restart", "idle_transaction"])
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="Killed in the pool, killed mid-query, restarted, idle in a transaction")
 

@@ -13,9 +13,7 @@ from helpers import plots
 from helpers.scenarios import packets
 
 lab = helpers.start_lab()
-rows = pd.concat(
-    [helpers.run(name, lab) for name in ("max_allowed_packet", "read_timeout", "net_write_timeout")]
-)
+rows = helpers.run_all(lab, ["max_allowed_packet", "read_timeout", "net_write_timeout"])
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="A 2 MiB value, a 2 s query with read_timeout=1, a reader that pauses")
 

@@ -13,15 +13,12 @@
 # request, request.
 
 # %%
-import pandas as pd
 
 import helpers
 from helpers import plots
 
 lab = helpers.start_lab()
-rows = pd.concat(
-    [helpers.run(name, lab) for name in ("flask_scoped_session", "flask_sqlalchemy", "fastapi_session")]
-)
+rows = helpers.run_all(lab, ["flask_scoped_session", "flask_sqlalchemy", "fastapi_session"])
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="Request, 3 s quiet, request, request")
 

@@ -6,6 +6,7 @@ users would type); restart, pause, unpause and logs go through the Docker SDK.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -33,10 +34,15 @@ def docker_problem() -> str | None:
         docker.from_env(timeout=3).ping()
     except Exception as exc:  # the SDK raises several kinds; all mean "no engine"
         return f"no Docker engine answers ({type(exc).__name__})"
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    if probe.returncode != 0:
+    if not _compose_v2(os.environ.get("DOCKER_CONFIG")):
         return "`docker compose` (Compose v2) is not installed"
     return None
+
+
+@functools.cache
+def _compose_v2(docker_config: str | None) -> bool:
+    """Does ``docker compose`` run? (Asked once per DOCKER_CONFIG, where CLI plugins live.)"""
+    return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
 
 
 class ComposeBackend(Backend):

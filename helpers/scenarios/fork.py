@@ -47,7 +47,8 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
         Fix("engine.dispose(close=False) in the child", TIMEOUT, pattern="dispose"),
         Fix("NullPool", {"poolclass": NullPool, **TIMEOUT}),
     ],
-    codes=frozenset({2006, 2013, 2014, None}),  # None: PyMySQL's "Packet sequence number wrong"
+    # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
+    codes=frozenset({2006, 2013, 2014, None}),
 )
 def fork(lab: Lab, trials: list[Trial]) -> None:
     ctx = mp.get_context("fork")

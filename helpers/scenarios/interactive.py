@@ -94,8 +94,8 @@ def _pty_session(fd: int, lines: list[str], settle: float = 0.6) -> str:
 
 
 def timeout_by_client(lab: Lab) -> pd.DataFrame:
-    """Session ``wait_timeout`` each kind of client gets, with
-    ``wait_timeout``={WAIT_TIMEOUT} and ``interactive_timeout``={INTERACTIVE_TIMEOUT}."""
+    """Session ``wait_timeout`` each kind of client gets, with the globals ``wait_timeout``
+    = WAIT_TIMEOUT and ``interactive_timeout`` = INTERACTIVE_TIMEOUT."""
     rows = []
     with lab.globals(wait_timeout=WAIT_TIMEOUT, interactive_timeout=INTERACTIVE_TIMEOUT):
         for interactive in (True, False):
