@@ -6,6 +6,10 @@ python -m helpers down [--volumes]   stop it, leave nothing behind
 python -m helpers scenarios [--driver pymysql] [--only idle] [--json]
 python -m helpers bench [--seconds 1] [--repeats 3]
 python -m helpers logs [-n 20]       the server's error log
+python -m helpers doctor [URL] [--error TEXT | --error-file FILE | --error -]
+                         [--engine-options JSON] [--seconds 5] [--replay] [--json]
+python -m helpers runbook [URL] [--error ... as doctor] [--engine-options JSON] --out DIR
+                                     the runbook notebook, rendered to DIR/runbook.html
 """
 
 from __future__ import annotations
@@ -13,17 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import pandas as pd
 
-from . import bench
+from . import bench, runbook
 from .backends import ComposeBackend, choose_backend
 from .config import LabConfig
 from .drivers import DRIVERS
 from .errors import LabError
 from .lab import Lab
+from .runbook.classify import MAX_TEXT, normalize_text
 from .scenarios import SCENARIOS, get, run_all, summarize
 
 log = logging.getLogger("helpers")
@@ -40,10 +46,15 @@ def _config(args: argparse.Namespace) -> LabConfig:
 def cmd_up(args: argparse.Namespace) -> int:
     lab = Lab.start(_config(args), detach=True)
     facts = lab.describe()
+    # The lab's own throwaway accounts may be shown; the password of a server the user brings never.
+    external = lab.backend.name == "external"
     _out(f"lab up: {facts['backend']} MariaDB on {facts['host']}:{facts['port']}")
-    _out(f"  {lab.url('pymysql').render_as_string(hide_password=False)}")
-    _out(f"  {lab.url('mysqldb').render_as_string(hide_password=False)}")
-    _out("stop it with: python -m helpers down")
+    _out(f"  {lab.url('pymysql').render_as_string(hide_password=external)}")
+    _out(f"  {lab.url('mysqldb').render_as_string(hide_password=external)}")
+    if external:
+        _out("the lab did not start this server; nothing to stop")
+    else:
+        _out("stop it with: python -m helpers down")
     return 0
 
 
@@ -103,6 +114,68 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error_text(args: argparse.Namespace) -> str:
+    if args.error_file:
+        try:
+            with open(args.error_file, "rb") as f:  # a long log: its end holds the newest lines
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4 * MAX_TEXT))
+                return normalize_text(f.read())
+        except OSError as exc:
+            raise LabError(f"cannot read --error-file {args.error_file}: {exc.strerror}") from None
+    if args.error == "-":
+        return normalize_text(sys.stdin.buffer.read())
+    return args.error or ""
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    text = _error_text(args)
+    if not args.url and not text.strip() and not args.engine_options:
+        raise LabError("give an error text (--error, --error-file, --error -), a server URL, or both")
+    if not args.url and args.engine_options:
+        raise LabError("--engine-options are checked against a server: give its URL too")
+    diagnosis = runbook.diagnose(args.url, text, args.engine_options, sample_seconds=args.seconds)
+    records = diagnosis.records()
+    if args.replay and diagnosis.settings is not None and diagnosis.report is not None:
+        lab = Lab.start(_config(args))
+        try:
+            table = runbook.replay(lab, diagnosis.settings, diagnosis.report.wait_timeout or 28800)
+        finally:
+            if lab.owned:
+                lab.stop()
+        records += [
+            {"kind": "replay", **{k: _plain(v) for k, v in r.items()}} for r in table.to_dict("records")
+        ]
+    if args.json:
+        for record in records:
+            _out(json.dumps(record, default=str))
+        return 0
+    _out(diagnosis.verdict)
+    shown = {
+        "cause": ("candidates", ["rank", "scenario", "score", "notebook"]),
+        "finding": ("findings", ["severity", "check", "detail"]),
+        "replay": ("scaled replay", ["scenario", "driver", "survived", "error_code", "scaled_pool_recycle"]),
+    }
+    for kind, (title, columns) in shown.items():
+        chosen = [r for r in records if r["kind"] == kind]
+        if chosen:
+            _out(f"\n{title}:")
+            with pd.option_context("display.width", 200, "display.max_colwidth", 100):
+                _out(pd.DataFrame(chosen)[columns].to_string(index=False))
+    return 0
+
+
+def cmd_runbook(args: argparse.Namespace) -> int:
+    page = runbook.render(
+        args.out, args.url or "", _error_text(args), args.engine_options or "", args.seconds
+    )
+    _out(f"runbook: {page}")
+    return 0
+
+
+def _plain(value: object) -> object:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m helpers", description="The Gone-Away Lab's MariaDB.")
     p.add_argument("--backend", choices=["auto", "docker", "local", "external"], help="overrides LAB_BACKEND")
@@ -128,6 +201,27 @@ def parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="the server's error log")
     logs.add_argument("-n", type=int, default=20)
     logs.set_defaults(func=cmd_logs)
+    doc = sub.add_parser("doctor", help="the runbook: likely cause, evidence, fix and lesson (read-only)")
+    doc.add_argument("url", nargs="?", help="the server to check, mysql://user:password@host:port/db")
+    source = doc.add_mutually_exclusive_group()
+    source.add_argument("--error", metavar="TEXT", help="the error text; - reads it from standard input")
+    source.add_argument("--error-file", metavar="FILE", help="a file with the traceback or log excerpt")
+    doc.add_argument(
+        "--engine-options", metavar="JSON", help="create_engine kwargs, a Flask config, or a URL"
+    )
+    doc.add_argument("--seconds", type=float, default=5.0, help="the counters' sampling window (default 5)")
+    doc.add_argument("--replay", action="store_true", help="also replay the settings in the lab, time scaled")
+    doc.add_argument("--json", action="store_true", help="one JSON object per line")
+    doc.set_defaults(func=cmd_doctor)
+    book = sub.add_parser("runbook", help="the runbook notebook, run and rendered to one HTML page")
+    book.add_argument("url", nargs="?", help="the server to check; default: the lab")
+    source = book.add_mutually_exclusive_group()
+    source.add_argument("--error", metavar="TEXT", help="the error text; - reads standard input")
+    source.add_argument("--error-file", metavar="FILE")
+    book.add_argument("--engine-options", metavar="JSON")
+    book.add_argument("--seconds", type=float, default=5.0)
+    book.add_argument("--out", default="runbook", help="directory for runbook.html and runbook.ipynb")
+    book.set_defaults(func=cmd_runbook)
     return p
 
 
@@ -142,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # bad LAB_* values
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    except BrokenPipeError:  # `... | head`: the reader left
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

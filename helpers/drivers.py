@@ -46,6 +46,9 @@ class ErrorInfo:
     error_code: int | None
     message: str
     invalidated: bool
+    #: the whole text an application would log: ``str()`` of the exception it caught
+    #: (SQLAlchemy's adds the statement and a link), prefixed with its class
+    text: str = ""
 
 
 def describe_error(exc: BaseException) -> ErrorInfo:
@@ -66,7 +69,9 @@ def describe_error(exc: BaseException) -> ErrorInfo:
     if args and isinstance(args[0], int):
         code = args[0] or None
         message = str(args[1]) if len(args) > 1 else ""
-    return ErrorInfo(error_class, code, message, invalidated)
+    outer = type(exc)
+    text = f"{outer.__module__}.{outer.__qualname__}: {exc}"
+    return ErrorInfo(error_class, code, message, invalidated, text)
 
 
 @contextmanager

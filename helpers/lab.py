@@ -125,6 +125,12 @@ class Lab:
             query={"charset": "utf8mb4", **query},
         )
 
+    def admin_url(self) -> URL:
+        """``mysql://`` URL of the admin account (the lab's own throwaway, or the external
+        server's one account): what the runbook's read-only check connects with."""
+        b = self.backend
+        return URL.create("mysql", username=b.admin_user, password=b.admin_password, host=b.host, port=b.port)
+
     def engine(self, driver: str = "pymysql", via: int | None = None, **options: Any) -> Engine:
         """``create_engine(lab.url(driver, via), **options)``, with each connection's
         server id recorded (see :func:`server_id`)."""

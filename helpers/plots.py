@@ -177,3 +177,38 @@ def connections_over_time(samples: pd.DataFrame, wait_timeout: float | None = No
     ax.legend(fontsize=8, loc="center right")
     ax.grid(alpha=0.3)
     return fig
+
+
+def server_window(sleeping: pd.DataFrame, samples: pd.DataFrame, wait_timeout: float | None) -> Figure:
+    """The runbook's picture of a server: each sleeping connection's idle time against
+    ``wait_timeout`` (left), and the counters' change over the sampling window (right)."""
+    fig = _figure(figsize=(11, 3.6))
+    left, right = fig.subplots(1, 2, width_ratios=[1.2, 1])
+    if sleeping.empty:
+        left.text(
+            0.5, 0.5, "no sleeping connections visible", ha="center", va="center", transform=left.transAxes
+        )
+    else:
+        ordered = sleeping.sort_values("idle_s").reset_index(drop=True)
+        colors = [ERROR if near else NEUTRAL for near in ordered["near_timeout"]]
+        left.barh(range(len(ordered)), ordered["idle_s"], color=colors)
+        labels = [
+            f"#{i} {u}@{h}" for i, u, h in zip(ordered["id"], ordered["user"], ordered["host"], strict=True)
+        ]
+        left.set_yticks(range(len(ordered)), labels, fontsize=7)
+        if wait_timeout:
+            left.axvline(wait_timeout, color=ERROR, ls="--", label=f"wait_timeout = {wait_timeout:g} s")
+            left.legend(fontsize=8, loc="lower right")
+    left.set_xlabel("idle seconds (SHOW PROCESSLIST)")
+    left.set_title("Sleeping connections (red: past 75 % of wait_timeout)", fontsize=10)
+    watched = ["Aborted_clients", "Aborted_connects", "Threads_connected", "Threads_created"]
+    for counter in watched:
+        series = samples[samples["counter"] == counter]
+        if not series.empty:
+            right.step(series["t"], series["value"] - series["value"].iloc[0], where="post", label=counter)
+    right.set_xlabel("seconds into the sampling window")
+    right.set_ylabel("change since the window began")
+    right.set_title("Server counters over the window", fontsize=10)
+    right.legend(fontsize=8, loc="upper left")
+    right.grid(alpha=0.3)
+    return fig

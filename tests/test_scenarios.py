@@ -9,6 +9,8 @@ import pytest
 
 from helpers import DISCONNECT_CODES, DRIVERS, SCENARIOS, Lab, run, summarize
 
+from .test_runbook_classify import GENERIC, best_rank
+
 #: Each scenario runs this many times per driver, to catch flakiness (the docker pass uses 1).
 REPEATS = int(os.environ.get("LAB_TEST_REPEATS", "3"))
 
@@ -38,6 +40,10 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
             # lesson, codes include None and the unfixed trial is not expected to recover.)
             assert trial.iloc[-1]["outcome"] == "ok", trial.to_string()
     assert summarize(rows)["as_expected"].all()
+    # The runbook reads the error this run really recorded back to this scenario.
+    if rows["error_text"].fillna("").ne("").any():
+        rank = best_rank(rows, name)
+        assert rank is not None and rank <= (3 if name in GENERIC else 1), (name, driver, rank)
 
 
 # What the notebooks say about the codes and texts each driver gives.

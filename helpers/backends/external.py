@@ -25,12 +25,10 @@ class ExternalBackend(Backend):
             raise LabError("LAB_BACKEND=external needs LAB_URL=mysql://user:password@host:port/database")
         try:
             self.url = make_url(config.url)
-        except ArgumentError:
-            raise LabError(
-                f"LAB_URL={config.url!r} is not a URL like mysql://user:password@host:port/db"
-            ) from None
+        except (ArgumentError, ValueError):  # the raw text may hold a password: never echo it
+            raise LabError("LAB_URL is not a URL like mysql://user:password@host:port/db") from None
         if not self.url.host:
-            raise LabError(f"LAB_URL={config.url!r} names no host")
+            raise LabError(f"LAB_URL={self.url.render_as_string(hide_password=True)} names no host")
         self.host = self.url.host
         self.can_change = config.allow_changes
 

@@ -34,6 +34,7 @@ COLUMNS = [
     "message",
     "invalidated",
     "latency",
+    "error_text",
 ]
 
 #: The statement a step runs unless told otherwise: cheap, and it names the connection.
@@ -183,6 +184,7 @@ class Trial:
             "message": None,
             "invalidated": False,
             "latency": round(time.monotonic() - start, 4),
+            "error_text": None,
         }
         if exc is not None:
             info = exc if isinstance(exc, ErrorInfo) else describe_error(exc)
@@ -192,6 +194,7 @@ class Trial:
                 error_code=info.error_code,
                 message=info.message,
                 invalidated=info.invalidated,
+                error_text=info.text,
             )
         self.rows.append(row)
         return row

@@ -1,0 +1,162 @@
+"""What the runbook can name: one row per cause, each a registered scenario that reproduces it.
+
+``CAUSES`` is the runbook's vocabulary. Every key is a scenario name that
+``python -m helpers scenarios`` lists (a test holds it to that); the row says
+what fixes it, which lesson proves it, and the question that tells it apart
+from the causes that print the same error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A cause of 2006/2013 as the runbook reports it."""
+
+    scenario: str
+    summary: str
+    fix: str
+    notebook: str
+    decide: str
+
+
+CAUSES: dict[str, Cause] = {
+    c.scenario: c
+    for c in (
+        Cause(
+            "idle",
+            "a pooled connection sat idle longer than the server's wait_timeout",
+            "pool_pre_ping=True, or pool_recycle well below wait_timeout",
+            "01_reproduce, 02_pool_recycle, 03_pool_pre_ping",
+            "did the failing request come after a quiet period longer than wait_timeout?",
+        ),
+        Cause(
+            "recycle_margin",
+            "pool_recycle is at (or just under) wait_timeout, and requests work before their first query",
+            "pool_recycle = wait_timeout minus the longest request, or pool_pre_ping=True",
+            "02_pool_recycle",
+            "is pool_recycle within a request's length of wait_timeout?",
+        ),
+        Cause(
+            "restart",
+            "the server restarted (or failed over) under the pool",
+            "pool_pre_ping=True",
+            "01_reproduce, 06_server_kills",
+            "did the server's Uptime restart around the time of the error?",
+        ),
+        Cause(
+            "kill_idle",
+            "something KILLed the connection while it sat in the pool (a DBA, a query killer, a proxy)",
+            "pool_pre_ping=True",
+            "06_server_kills",
+            "does anything on the server kill idle or long connections (pt-kill, a proxy, a DBA)?",
+        ),
+        Cause(
+            "kill_mid_query",
+            "the connection was KILLed while its query ran",
+            "nothing at checkout can help: find who kills, retry reads only",
+            "06_server_kills",
+            "was the statement running when it died (Query execution was interrupted, KILL in the log)?",
+        ),
+        Cause(
+            "long_work",
+            "the request held its connection through work longer than wait_timeout",
+            "release the connection during long work, or raise the session's wait_timeout",
+            "04_long_work",
+            "did the request run longer than wait_timeout before the error?",
+        ),
+        Cause(
+            "idle_transaction",
+            "a transaction sat open longer than MariaDB's idle_transaction_timeout",
+            "commit (or roll back) before idling; roll the Session back after the error",
+            "06_server_kills",
+            "is idle_transaction_timeout (or idle_write_transaction_timeout) set on the server?",
+        ),
+        Cause(
+            "interactive_timeout",
+            "the timeout you read (interactive_timeout, from the CLI) is not the one the application gets",
+            "read @@session.wait_timeout from the application's own connection",
+            "05_interactive_timeout",
+            "did you read the timeout from the mysql CLI rather than from the application's session?",
+        ),
+        Cause(
+            "max_allowed_packet",
+            "one statement was larger than max_allowed_packet",
+            "raise max_allowed_packet (server and client), or write large values in chunks",
+            "07_packets_and_timeouts",
+            "did the failing statement carry a large value (a BLOB, a bulk INSERT)?",
+        ),
+        Cause(
+            "read_timeout",
+            "a query ran longer than the client's read_timeout",
+            "a read_timeout longer than the slowest query (or a faster query)",
+            "07_packets_and_timeouts",
+            "did the error come exactly read_timeout seconds after the statement started?",
+        ),
+        Cause(
+            "net_write_timeout",
+            "a streamed result was not read for longer than net_write_timeout",
+            "buffer the result, or raise the session's net_write_timeout while streaming",
+            "07_packets_and_timeouts",
+            "was the result streamed (stream_results, SSCursor) and paused between fetches?",
+        ),
+        Cause(
+            "paused_server",
+            "the server (or the path to it) stopped answering: frozen, overloaded or unreachable",
+            "set a read_timeout so a hang becomes an error",
+            "07_packets_and_timeouts",
+            "did requests hang before the error, with no answer at all?",
+        ),
+        Cause(
+            "flask_scoped_session",
+            "a Flask scoped_session was not removed after a failed request, so the worker stays stuck",
+            "session.remove() at teardown (Flask-SQLAlchemy does it), plus pool_pre_ping",
+            "08_web_apps",
+            "does every later request on the same worker fail with PendingRollbackError?",
+        ),
+        Cause(
+            "flask_sqlalchemy",
+            "Flask-SQLAlchemy never received the pool options (SQLALCHEMY_ENGINE_OPTIONS)",
+            'SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True} (SQLALCHEMY_POOL_RECYCLE is gone in 3.x)',
+            "08_web_apps",
+            "is the app on Flask-SQLAlchemy, and does its config set SQLALCHEMY_ENGINE_OPTIONS?",
+        ),
+        Cause(
+            "fastapi_session",
+            "a FastAPI app shares one Session across requests instead of one per request",
+            "a Session per request: a dependency that yields it and closes it",
+            "08_web_apps",
+            "is the Session created once at import instead of in a dependency?",
+        ),
+        Cause(
+            "pool_exhaustion",
+            "sessions are never given back, so the pool runs dry",
+            "close or remove() every Session; watch pool.checkedout()",
+            "08_web_apps",
+            "does the pool's checked-out count only grow?",
+        ),
+        Cause(
+            "keepalive",
+            "the pool idles through quiet hours; a raised wait_timeout only moves the cliff",
+            "pool_pre_ping=True, or a keep-alive that uses each pooled connection",
+            "09_keepalive_vs_timeout",
+            "do the failures come after quiet hours even with a raised wait_timeout?",
+        ),
+        Cause(
+            "fork",
+            "a pool was inherited across fork() (gunicorn --preload, Celery prefork, multiprocessing)",
+            "engine.dispose(close=False) in each child, or NullPool",
+            "10_fork",
+            "do the workers fork after the engine was created (gunicorn --preload, Celery prefork)?",
+        ),
+        Cause(
+            "commit_in_doubt",
+            "the connection died after COMMIT was sent: the write may or may not have happened",
+            "retry writes only with an idempotency key",
+            "11_retry",
+            "did the error come from COMMIT, and are there duplicates after retries?",
+        ),
+    )
+}

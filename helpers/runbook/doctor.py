@@ -1,0 +1,178 @@
+"""The runbook in one call: error text + server + settings -> cause, evidence, fix, lesson.
+
+>>> from helpers.runbook import diagnose
+>>> d = diagnose("mysql://doctor:pw@db:3306/app", error_text=traceback, engine_options={"pool_recycle": 3600})
+>>> d.verdict          # one paragraph
+>>> d.candidates       # ranked causes (DataFrame)
+>>> d.findings         # the settings and server checks (DataFrame)
+
+Read-only on the server, and the password never appears in anything it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import URL
+
+from .classify import CANDIDATE_COLUMNS, classify, normalize_text
+from .server import ServerReport, check_server
+from .settings import (
+    FINDING_COLUMNS,
+    SEVERITY_ORDER,
+    AppSettings,
+    ServerFacts,
+    check_settings,
+    parse_settings,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Diagnosis:
+    """What the runbook concluded, and everything it concluded it from."""
+
+    verdict: str
+    candidates: pd.DataFrame
+    findings: pd.DataFrame
+    report: ServerReport | None
+    settings: AppSettings | None
+
+    @property
+    def likely(self) -> str | None:
+        """The rank-1 scenario, or None when no cause stands out."""
+        return None if self.candidates.empty else str(self.candidates["scenario"].iloc[0])
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per candidate cause and per finding (the CLI's JSON lines)."""
+        out: list[dict[str, Any]] = []
+        for row in self.candidates.to_dict(orient="records"):
+            out.append({"kind": "cause", **{k: _plain(row[k]) for k in CANDIDATE_COLUMNS}})
+        for row in self.findings.to_dict(orient="records"):
+            out.append({"kind": "finding", **{k: _plain(row[k]) for k in FINDING_COLUMNS}})
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def server_findings(report: ServerReport) -> pd.DataFrame:
+    """What the server itself shows, as findings."""
+    rows: list[dict[str, Any]] = []
+
+    def add(severity: str, check: str, detail: str, notebook: str = "") -> None:
+        rows.append({"severity": severity, "check": check, "detail": detail, "notebook": notebook})
+
+    wait, interactive = report.wait_timeout, report.variable("interactive_timeout")
+    if wait is not None:
+        add(
+            "info",
+            "wait_timeout",
+            f"global wait_timeout={wait:g}s, interactive_timeout={interactive}",
+            "01_reproduce",
+        )
+        if isinstance(interactive, float) and interactive != wait:
+            add(
+                "info",
+                "interactive_timeout differs",
+                f"the mysql CLI in a terminal gets {interactive:g}s; applications get wait_timeout={wait:g}s",
+                "05_interactive_timeout",
+            )
+    deltas = report.deltas().set_index("counter")["delta"] if not report.samples.empty else pd.Series()
+    aborted = int(deltas.get("Aborted_clients", 0))
+    if aborted:
+        add(
+            "warning",
+            "Aborted_clients rising",
+            f"+{aborted} in the window: connections are being dropped without a goodbye",
+            "01_reproduce",
+        )
+    errors = {k: int(v) for k, v in deltas.items() if str(k).startswith("Connection_errors") and v}
+    if errors:
+        add("warning", "connection errors", ", ".join(f"{k} +{v}" for k, v in errors.items()))
+    near = int(report.sleeping["near_timeout"].sum()) if len(report.sleeping) else 0
+    if near:
+        add(
+            "warning",
+            "sleeping near wait_timeout",
+            f"{near} sleeping connection(s) past {75}% of wait_timeout: they will be dropped unless used",
+            "01_reproduce",
+        )
+    verbosity = report.variable("log_warnings")
+    if isinstance(verbosity, float) and verbosity < 2:
+        add(
+            "info",
+            "log_warnings",
+            f"log_warnings={verbosity:g}: aborted connections are not logged (2 logs them)",
+        )
+    for item in report.unseen:
+        add("info", "not visible", item)
+    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
+
+
+def diagnose(
+    url: str | URL | None = None,
+    error_text: str | bytes | None = "",
+    engine_options: str | Mapping[str, Any] | None = None,
+    sample_seconds: float = 5.0,
+    error_log: Callable[[int], list[str]] | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> Diagnosis:
+    """Classify ``error_text``; with ``url``, check that server read-only for ``sample_seconds``;
+    with ``engine_options``, check them against it. ``facts`` adds what you know (see
+    :func:`~helpers.runbook.classify.classify`), e.g. ``{"request_seconds": 900}``."""
+    text = normalize_text(error_text)
+    settings = parse_settings(engine_options) if engine_options not in (None, "", {}) else None
+    report = check_server(url, sample_seconds, error_log=error_log) if url else None
+    known: dict[str, Any] = {}
+    if report is not None:
+        server_facts = report.facts()
+        if not text.strip():
+            server_facts.pop("uptime")  # a recent restart is a cause only of an error someone saw
+        known.update({k: v for k, v in server_facts.items() if v is not None})
+    if settings is not None:
+        known.update({k: v for k, v in settings.facts().items() if v is not None})
+    known.update(facts or {})
+    evidence_text = text + "\n" + "\n".join(report.error_log if report else [])
+    candidates = classify(evidence_text, known)
+    frames = []
+    if settings is not None:
+        server = (
+            ServerFacts.of(report)
+            if report is not None
+            else ServerFacts(float(known.get("wait_timeout") or 28800))
+        )
+        frames.append(check_settings(settings, server))
+    if report is not None:
+        frames.append(server_findings(report))
+    findings = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
+    ).sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable")
+    return Diagnosis(
+        verdict(candidates, bool(text.strip())), candidates, findings.reset_index(drop=True), report, settings
+    )
+
+
+def verdict(candidates: pd.DataFrame, had_text: bool) -> str:
+    """One paragraph: the likely cause, its evidence, the fix, the lesson, and what would decide."""
+    if candidates.empty:
+        return (
+            "No disconnect cause stands out: "
+            + ("nothing in the text matched a known error. " if had_text else "no error text was given. ")
+            + "The server shows no connections being dropped in the window."
+        )
+    top = candidates.iloc[0]
+    text = (
+        f"Likely cause: {top['summary']} (scenario `{top['scenario']}`). Evidence: {top['evidence']}. "
+        f"Fix: {top['fix']}. Read: {top['notebook']}."
+    )
+    if len(candidates) > 1:
+        nxt = candidates.iloc[1]
+        text += f" Next candidate: `{nxt['scenario']}`; to tell them apart: {top['decide']}"
+    return text

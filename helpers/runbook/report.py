@@ -1,0 +1,105 @@
+"""The runbook page: the notebook run with papermill, rendered to one self-contained HTML file.
+
+The URL's password never enters the notebook: it goes to the kernel through
+``LAB_DOCTOR_PASSWORD``, and only the password-less URL is a parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from IPython.display import Markdown
+
+from ..config import REPO_DIR
+from ..errors import LabError
+from .doctor import Diagnosis
+from .server import PASSWORD_ENV, parse_url
+
+log = logging.getLogger(__name__)
+
+NOTEBOOK = REPO_DIR / "notebooks" / "runbook.py"
+
+
+def verdict_markdown(diagnosis: Diagnosis) -> Markdown:
+    """The verdict as the page's headline: cause, evidence, fix, lesson."""
+    if diagnosis.likely is None:
+        return Markdown(f"**{diagnosis.verdict}**")
+    top = diagnosis.candidates.iloc[0]
+    lines = [
+        f"### Likely cause: {top['summary']} (scenario `{top['scenario']}`)",
+        f"- **Evidence:** {top['evidence']}",
+        f"- **Fix:** {top['fix']}",
+        f"- **Lesson that proves it:** {top['notebook']}",
+    ]
+    if len(diagnosis.candidates) > 1:
+        runner_up = diagnosis.candidates["scenario"].iloc[1]
+        lines.append(f"- **Next candidate:** `{runner_up}`; to tell them apart: {top['decide']}")
+    return Markdown("\n".join(lines))
+
+
+def render(
+    out_dir: str | Path,
+    url: str = "",
+    error_text: str = "",
+    engine_options: str = "",
+    sample_seconds: float = 5.0,
+    password: str | None = None,
+) -> Path:
+    """Run the runbook notebook with these parameters; write ``runbook.ipynb`` and a
+    self-contained ``runbook.html`` into ``out_dir``; return the HTML's path."""
+    import jupytext
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if url:
+        parsed = parse_url(url)
+        password = parsed.password or password
+        url = parsed.set(password=None).render_as_string(hide_password=False)
+    source = out / "runbook-input.ipynb"
+    nb = jupytext.read(NOTEBOOK)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, source)
+    executed = out / "runbook.ipynb"
+    params: dict[str, Any] = {
+        "url": url,
+        "error_text": error_text,
+        "engine_options": engine_options,
+        "sample_seconds": sample_seconds,
+    }
+    saved = os.environ.get(PASSWORD_ENV)
+    if password:
+        os.environ[PASSWORD_ENV] = password  # the kernel inherits it; the notebook never sees it
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(executed),
+            parameters=params,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(NOTEBOOK.parent),
+        )
+    except papermill.PapermillExecutionError as exc:
+        raise LabError(f"the runbook stopped: {exc.ename}: {exc.evalue}") from None
+    finally:
+        if saved is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = saved
+        source.unlink(missing_ok=True)
+    html, _ = HTMLExporter(
+        exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True
+    ).from_filename(str(executed))
+    # The page is static (tables and PNGs): drop the template's remote scripts so it is
+    # self-contained, readable in a ticket without a network.
+    html = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", html)
+    page = out / "runbook.html"
+    page.write_text(html)
+    log.info("runbook written to %s", page)
+    return page

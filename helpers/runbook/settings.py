@@ -1,0 +1,407 @@
+"""The application's engine settings, read as data and checked against the server.
+
+Accepted forms (a dict, or text that is a JSON object or a Python literal; never
+evaluated as code):
+
+* ``create_engine`` keyword arguments: ``{"pool_recycle": 3600, "pool_pre_ping": true,
+  "pool_size": 5, "max_overflow": 10, "connect_args": {"read_timeout": 30}}``
+* a Flask-SQLAlchemy config: ``{"SQLALCHEMY_DATABASE_URI": "...",
+  "SQLALCHEMY_ENGINE_OPTIONS": {...}}`` (the 2.x keys such as
+  ``SQLALCHEMY_POOL_RECYCLE`` are read, and reported as ignored by 3.x)
+* a URL with query arguments: ``mysql+pymysql://u@h/db?read_timeout=30``
+
+Facts about the deployment that no engine option holds may sit beside them:
+``workers`` (processes, each with its own pool), ``slowest_query_seconds``,
+``stream_results``.
+
+:func:`check_settings` gives findings with a severity and the lesson that
+proves each; :func:`replay` runs the settings through the lab's scenarios with
+every timeout scaled down by one factor.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ..errors import LabError
+
+#: Engine options the check understands; any other is reported, not used.
+KNOWN_OPTIONS = {
+    "pool_recycle",
+    "pool_pre_ping",
+    "pool_size",
+    "max_overflow",
+    "pool_timeout",
+    "poolclass",
+    "connect_args",
+    "execution_options",
+    "echo",
+    "echo_pool",
+    "isolation_level",
+    "pool_use_lifo",
+    "pool_reset_on_return",
+}
+#: Facts beside the options.
+DEPLOYMENT = {"workers", "slowest_query_seconds", "stream_results"}
+#: Flask-SQLAlchemy 2.x keys that 3.x ignores, and the option each meant.
+FLASK_LEGACY = {
+    "SQLALCHEMY_POOL_RECYCLE": "pool_recycle",
+    "SQLALCHEMY_POOL_SIZE": "pool_size",
+    "SQLALCHEMY_MAX_OVERFLOW": "max_overflow",
+    "SQLALCHEMY_POOL_TIMEOUT": "pool_timeout",
+}
+#: Driver timeouts as URL query arguments or connect_args, by driver spelling.
+TIMEOUT_ARGS = {
+    "read_timeout": "read_timeout",
+    "write_timeout": "write_timeout",
+    "connect_timeout": "connect_timeout",
+    "connection_timeout": "connect_timeout",  # mysql-connector-python
+}
+#: The margin notebook 02 proved: pool_recycle must stay this far below wait_timeout
+#: (a request that works this long before its first query still finds its connection).
+RECYCLE_MARGIN = 0.1
+SQLALCHEMY_POOL_DEFAULTS = {"pool_size": 5, "max_overflow": 10}
+
+
+@dataclass
+class AppSettings:
+    """The engine settings that matter for 2006/2013, whatever form they came in."""
+
+    form: str
+    options: dict[str, Any] = field(default_factory=dict)
+    timeouts: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
+    slowest_query_seconds: float | None = None
+    streaming: bool = False
+    ignored: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def pool_recycle(self) -> float | None:
+        value = self.options.get("pool_recycle")
+        return None if value is None or float(value) < 0 else float(value)
+
+    @property
+    def pool_pre_ping(self) -> bool:
+        return bool(self.options.get("pool_pre_ping", False))
+
+    def engine_options(self) -> dict[str, Any]:
+        """The options as ``create_engine`` keywords (driver timeouts in ``connect_args``)."""
+        out = {k: v for k, v in self.options.items() if k in KNOWN_OPTIONS and k != "poolclass"}
+        if self.timeouts:
+            out["connect_args"] = {**out.get("connect_args", {}), **self.timeouts}
+        return out
+
+    def facts(self) -> dict[str, Any]:
+        """What the classifier's fact rules read from the settings."""
+        return {
+            "pool_recycle": self.pool_recycle,
+            "pool_pre_ping": self.pool_pre_ping,
+            "framework": "flask_sqlalchemy" if self.form == "flask-sqlalchemy config" else None,
+            "streaming": self.streaming,
+        }
+
+
+def _literal(text: str) -> Any:
+    text = text.strip()
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise LabError(
+            "engine options are not a JSON object or a Python literal dict "
+            '(e.g. {"pool_recycle": 3600, "pool_pre_ping": true}); they are read as data, never run'
+        ) from None
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise LabError(f"{name}={value!r}: expected a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise LabError(f"{name}={value!r}: expected a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise LabError(f"{name}={value!r}: expected a finite number")
+    return number
+
+
+def parse_settings(source: str | Mapping[str, Any] | None) -> AppSettings:
+    """Read engine settings in any accepted form (see the module's docstring)."""
+    if source is None:
+        return AppSettings("none given")
+    if isinstance(source, str) and "://" in source and not source.lstrip().startswith(("{", "[")):
+        return _from_url(source)
+    data = _literal(source) if isinstance(source, str) else source
+    if not isinstance(data, Mapping):
+        raise LabError(f"engine options must be a dict of options, not {type(data).__name__}")
+    data = dict(data)
+    if any(str(k).startswith("SQLALCHEMY_") for k in data):
+        return _from_flask(data)
+    return _from_kwargs(data, "create_engine keywords")
+
+
+def _from_kwargs(data: dict[str, Any], form: str) -> AppSettings:
+    settings = AppSettings(form)
+    for key, value in data.items():
+        key = str(key)
+        if key in DEPLOYMENT:
+            _deployment(settings, key, value)
+        elif key == "connect_args":
+            if not isinstance(value, Mapping):
+                raise LabError("connect_args must be a dict")
+            for arg, v in value.items():
+                if arg in TIMEOUT_ARGS:
+                    settings.timeouts[TIMEOUT_ARGS[arg]] = _number(f"connect_args.{arg}", v)
+            settings.options["connect_args"] = {k: v for k, v in value.items() if k not in TIMEOUT_ARGS}
+        elif key in KNOWN_OPTIONS:
+            if key in ("pool_recycle", "pool_size", "max_overflow", "pool_timeout"):
+                value = _number(key, value)
+            if key == "pool_size" and value < 0:
+                raise LabError(f"pool_size={value:g}: must be 0 or more")
+            settings.options[key] = value
+        else:
+            settings.unknown.append(key)
+    if not settings.options.get("connect_args"):
+        settings.options.pop("connect_args", None)
+    return settings
+
+
+def _deployment(settings: AppSettings, key: str, value: Any) -> None:
+    if key == "workers":
+        workers = _number("workers", value)
+        if workers < 1:
+            raise LabError(f"workers={value!r}: at least 1")
+        settings.workers = int(workers)
+    elif key == "slowest_query_seconds":
+        settings.slowest_query_seconds = _number(key, value)
+    else:
+        settings.streaming = bool(value)
+
+
+def _from_flask(config: dict[str, Any]) -> AppSettings:
+    options = config.get("SQLALCHEMY_ENGINE_OPTIONS", {}) or {}
+    if not isinstance(options, Mapping):
+        raise LabError("SQLALCHEMY_ENGINE_OPTIONS must be a dict")
+    settings = _from_kwargs(
+        {**dict(options), **{k: v for k, v in config.items() if k in DEPLOYMENT}}, "flask-sqlalchemy config"
+    )
+    for key, option in FLASK_LEGACY.items():
+        if key in config:
+            settings.ignored.append(
+                f"{key} (Flask-SQLAlchemy 3.x ignores it; put {option} in ENGINE_OPTIONS)"
+            )
+    uri = config.get("SQLALCHEMY_DATABASE_URI")
+    if isinstance(uri, str) and "://" in uri:
+        settings.timeouts.update(_from_url(uri).timeouts)
+    return settings
+
+
+def _from_url(text: str) -> AppSettings:
+    try:
+        url = make_url(text.strip())
+    except (ArgumentError, ValueError):
+        raise LabError("not a URL like mysql+pymysql://user@host/db?read_timeout=30") from None
+    settings = AppSettings("URL query")
+    for arg, value in url.query.items():
+        value = value[-1] if isinstance(value, tuple) else value
+        if arg in TIMEOUT_ARGS:
+            settings.timeouts[TIMEOUT_ARGS[arg]] = _number(arg, value)
+    return settings
+
+
+# -- the static check -------------------------------------------------------------------------
+
+FINDING_COLUMNS = ["severity", "check", "detail", "notebook"]
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """The server values the settings are checked against (from the server check, or given)."""
+
+    wait_timeout: float
+    max_connections: int | None = None
+    net_write_timeout: float | None = None
+
+    @classmethod
+    def of(cls, report: Any) -> ServerFacts:
+        """From a :class:`~helpers.runbook.server.ServerReport`."""
+        mc, nwt = report.variable("max_connections"), report.variable("net_write_timeout")
+        return cls(
+            wait_timeout=float(report.wait_timeout or 28800),
+            max_connections=int(mc) if isinstance(mc, float) else None,
+            net_write_timeout=nwt if isinstance(nwt, float) else None,
+        )
+
+
+def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
+    """Findings: one row per check, worst first."""
+    rows: list[dict[str, Any]] = []
+
+    def add(severity: str, check: str, detail: str, notebook: str) -> None:
+        rows.append({"severity": severity, "check": check, "detail": detail, "notebook": notebook})
+
+    wait = server.wait_timeout
+    recycle = settings.pool_recycle
+    margin_limit = wait * (1 - RECYCLE_MARGIN)
+    if recycle is None or recycle <= 0:
+        add(
+            "ok" if settings.pool_pre_ping else "critical",
+            "pool_recycle vs wait_timeout",
+            f"no pool_recycle; wait_timeout={wait:g}s"
+            + ("" if settings.pool_pre_ping else ": a connection idle longer fails the next request (2006)"),
+            "02_pool_recycle",
+        )
+    elif recycle >= wait:
+        add(
+            "ok" if settings.pool_pre_ping else "critical",
+            "pool_recycle vs wait_timeout",
+            f"pool_recycle={recycle:g}s ≥ wait_timeout={wait:g}s: connections die in the pool before recycle",
+            "02_pool_recycle",
+        )
+    elif recycle > margin_limit:
+        add(
+            "ok" if settings.pool_pre_ping else "warning",
+            "pool_recycle vs wait_timeout",
+            f"pool_recycle={recycle:g}s is within {RECYCLE_MARGIN:.0%} of wait_timeout={wait:g}s: a request "
+            "that works before its first query can still find its connection dropped",
+            "02_pool_recycle",
+        )
+    else:
+        add(
+            "ok",
+            "pool_recycle vs wait_timeout",
+            f"pool_recycle={recycle:g}s < {margin_limit:g}s",
+            "02_pool_recycle",
+        )
+    add(
+        "ok" if settings.pool_pre_ping else "warning",
+        "pool_pre_ping",
+        "on: dead pooled connections are replaced at checkout"
+        if settings.pool_pre_ping
+        else "off: a restart, a KILL or a failover fails one request per pooled connection (2013)",
+        "03_pool_pre_ping, 06_server_kills",
+    )
+    size = int(settings.options.get("pool_size", SQLALCHEMY_POOL_DEFAULTS["pool_size"]))
+    overflow = int(settings.options.get("max_overflow", SQLALCHEMY_POOL_DEFAULTS["max_overflow"]))
+    peak = (size + max(overflow, 0)) * settings.workers
+    if server.max_connections:
+        severity = (
+            "critical"
+            if peak > server.max_connections
+            else "warning"
+            if peak > 0.8 * server.max_connections
+            else "ok"
+        )
+        add(
+            severity,
+            "pool size × workers vs max_connections",
+            f"({size} + {max(overflow, 0)}) × {settings.workers} workers = {peak} connections at peak; "
+            f"max_connections={server.max_connections}",
+            "08_web_apps",
+        )
+    read_timeout = settings.timeouts.get("read_timeout")
+    slowest = settings.slowest_query_seconds
+    if read_timeout is None:
+        add(
+            "info",
+            "read_timeout",
+            "none: a frozen server or a dropped flow hangs requests with no error",
+            "07_packets_and_timeouts",
+        )
+    elif slowest is not None and read_timeout <= slowest:
+        add(
+            "critical",
+            "read_timeout vs slowest query",
+            f"read_timeout={read_timeout:g}s ≤ slowest query {slowest:g}s: "
+            "that query fails with 2013 (timed out)",
+            "07_packets_and_timeouts",
+        )
+    else:
+        detail = f"read_timeout={read_timeout:g}s" + (
+            f" > slowest query {slowest:g}s" if slowest is not None else ""
+        )
+        add("ok", "read_timeout vs slowest query", detail, "07_packets_and_timeouts")
+    if settings.streaming:
+        nwt = server.net_write_timeout
+        add(
+            "warning",
+            "streaming vs net_write_timeout",
+            f"streamed results must be read within net_write_timeout={nwt:g}s between fetches"
+            if nwt
+            else "streamed results must be read within net_write_timeout between fetches",
+            "07_packets_and_timeouts",
+        )
+    for item in settings.ignored:
+        add("critical", "ignored setting", item, "08_web_apps")
+    for item in settings.unknown:
+        add("info", "unknown option", f"{item!r} is not an engine option the check knows; not used", "")
+    out = pd.DataFrame(rows, columns=FINDING_COLUMNS)
+    return out.sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable").reset_index(
+        drop=True
+    )
+
+
+# -- the scaled replay ------------------------------------------------------------------------
+
+#: The scenarios whose outcome the pool settings decide, replayed with the user's settings.
+REPLAYED = ("idle", "recycle_margin", "restart", "kill_idle")
+
+
+def scaled_options(
+    settings: AppSettings, server_wait_timeout: float, lab_wait_timeout: float
+) -> dict[str, Any]:
+    """The settings' engine options with every duration scaled by lab_wait / server_wait."""
+    factor = lab_wait_timeout / server_wait_timeout
+    options = {k: v for k, v in settings.engine_options().items() if k in {"pool_recycle", "pool_pre_ping"}}
+    if settings.pool_recycle is not None and settings.pool_recycle > 0:
+        options["pool_recycle"] = round(settings.pool_recycle * factor, 3)
+    return options
+
+
+def replay(
+    lab: Any,
+    settings: AppSettings,
+    server_wait_timeout: float,
+    drivers: Sequence[str] = ("pymysql",),
+    names: Sequence[str] = REPLAYED,
+) -> pd.DataFrame:
+    """Run ``settings`` through the lab's scenarios, time scaled so the server's
+    ``wait_timeout`` becomes the lab's: measured, not argued.
+
+    One row per scenario × driver: whether the settings survived it, the first
+    error code, and the scaled ``pool_recycle`` that ran.
+    """
+    from ..scenarios import Fix, run, summarize
+    from ..scenarios.idle import WAIT_TIMEOUT
+
+    if server_wait_timeout <= 0:
+        raise LabError(f"wait_timeout={server_wait_timeout}: must be positive")
+    options = scaled_options(settings, server_wait_timeout, WAIT_TIMEOUT)
+    label = ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"
+    fix = Fix(f"your settings ({label})", options)
+    rows = pd.concat([run(name, lab, drivers=drivers, fixes=[fix]) for name in names], ignore_index=True)
+    summary = summarize(rows)
+    factor = WAIT_TIMEOUT / server_wait_timeout
+    summary["survived"] = summary["ok"]
+    summary["scale"] = f"1 lab s = {1 / factor:g} s"
+    return summary[["scenario", "driver", "survived", "errors", "error_code", "scale"]].assign(
+        pool_recycle=settings.pool_recycle,
+        scaled_pool_recycle=options.get("pool_recycle"),
+        pool_pre_ping=settings.pool_pre_ping,
+        wait_timeout=server_wait_timeout,
+    )

@@ -1,0 +1,134 @@
+"""The classifier: every cause is a registered scenario; real texts from public sources and
+from the lab's own runs classify back to their cause. (The lab's own recorded errors are
+checked inside ``test_scenarios.py``, on every scenario run, with both drivers.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from helpers import SCENARIOS
+from helpers.runbook import CAUSES, FACT_RULES, SIGNATURES, classify
+from helpers.runbook.classify import MAX_TEXT
+
+DATA = Path(__file__).parent / "data" / "public_errors.jsonl"
+
+#: The answer to each cause's deciding question (``CAUSES[name].decide``), as facts an on-call
+#: engineer can give. With it, a scenario whose error text alone is ambiguous must come out on top.
+DECIDING: dict[str, dict[str, Any]] = {
+    "idle": {"idle_seconds": 3, "wait_timeout": 2},
+    "recycle_margin": {"wait_timeout": 2},  # plus the trial's own pool_recycle, below
+    "restart": {},
+    "kill_idle": {"killed": True},
+    "kill_mid_query": {"killed": True},
+    "long_work": {"request_seconds": 3, "wait_timeout": 2},
+    "idle_transaction": {"idle_transaction_timeout": 1, "in_transaction": True},
+    "interactive_timeout": {"timeout_from_cli": True},
+    "max_allowed_packet": {},
+    "read_timeout": {"hit_read_timeout": True},
+    "net_write_timeout": {"streaming": True},
+    "paused_server": {"hung": True},
+    "flask_scoped_session": {"framework": "flask"},
+    "flask_sqlalchemy": {"framework": "flask_sqlalchemy"},
+    "fastapi_session": {"framework": "fastapi"},
+    "pool_exhaustion": {},
+    "keepalive": {"raised_wait_timeout": True},
+    "fork": {"forked": True},
+    "commit_in_doubt": {"during_commit": True},
+}
+#: Scenarios whose error is generic: the same text, even with the deciding fact, fits a
+#: sibling as well (KILL mid-query vs idle KILL; a Session stuck after idle_transaction).
+GENERIC = {"kill_mid_query", "kill_idle", "recycle_margin", "idle", "idle_transaction"}
+
+
+def facts_for(scenario: str, fix_name: str) -> dict[str, Any]:
+    """The deciding facts, plus the pool settings of the trial that failed."""
+    fix = next((f for f in SCENARIOS[scenario].fixes if f.name == fix_name), None)
+    options = fix.options if fix else {}
+    facts: dict[str, Any] = {"pool_pre_ping": bool(options.get("pool_pre_ping", False))}
+    if "pool_recycle" in options:
+        facts["pool_recycle"] = options["pool_recycle"]
+    return {**facts, **DECIDING[scenario]}
+
+
+def best_rank(rows: pd.DataFrame, scenario: str) -> int | None:
+    """The best rank ``scenario`` gets over the error texts the trials recorded."""
+    ranks = []
+    for _, row in rows[(rows["outcome"] == "error") & rows["error_text"].fillna("").ne("")].iterrows():
+        ranked = list(classify(row["error_text"], facts_for(scenario, row["fix"]))["scenario"])
+        if scenario in ranked:
+            ranks.append(ranked.index(scenario) + 1)
+    return min(ranks) if ranks else None
+
+
+def test_every_cause_is_a_registered_scenario() -> None:
+    assert set(CAUSES) == set(SCENARIOS), "the runbook names every scenario, and only scenarios"
+    named = {name for table in (SIGNATURES, FACT_RULES) for entry in table for name in entry.weights}
+    assert named <= set(SCENARIOS), named - set(SCENARIOS)
+    assert set(DECIDING) == set(SCENARIOS)
+
+
+def test_each_signature_compiles_and_matches_its_own_example() -> None:
+    for sig in SIGNATURES:
+        sig.compiled()  # a bad pattern fails here
+    assert len({sig.label for sig in SIGNATURES}) == len(SIGNATURES)
+
+
+def _public() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+
+
+def test_public_texts_have_sources_and_known_labels() -> None:
+    entries = _public()
+    assert len(entries) >= 30
+    for e in entries:
+        assert e["source"].strip(), e
+        assert e["scenario"] in SCENARIOS, e
+        assert set(e.get("acceptable", [])) <= set(SCENARIOS), e
+
+
+def public_hits() -> tuple[int, int, list[str]]:
+    """(top-1 hits, accepted hits, misses): accepted = rank 1, or the label or an acceptable
+    alternative in the top 3 where the text is generic."""
+    top1, accepted, misses = 0, 0, []
+    for e in _public():
+        ranked = list(classify(e["text"])["scenario"])
+        ok_names = {e["scenario"], *e.get("acceptable", [])}
+        top1 += bool(ranked) and ranked[0] == e["scenario"]
+        hit = bool(ranked) and (
+            ranked[0] in ok_names or (bool(e.get("acceptable")) and e["scenario"] in ranked[:3])
+        )
+        accepted += hit
+        if not hit:
+            misses.append(f"{e['scenario']}: got {ranked[:3]} for {e['text'][:80]!r} ({e['source']})")
+    return top1, accepted, misses
+
+
+def test_public_texts_classify_back() -> None:
+    top1, accepted, misses = public_hits()
+    total = len(_public())
+    print(f"public texts: {top1}/{total} rank 1, {accepted}/{total} accepted")
+    assert accepted / total >= 0.9, "\n".join(misses)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["", "   \n", b"\x00\xff\xfe garbage \x89PNG\r\n", "hello world", "x" * (MAX_TEXT + 10)],
+    ids=["empty", "blank", "binary", "unrelated", "huge"],
+)
+def test_junk_gives_no_candidates_and_no_error(junk: str | bytes) -> None:
+    assert classify(junk).empty
+
+
+def test_a_large_log_is_read_to_its_end() -> None:
+    log = ("2026-11-23 03:00:00 0 [Note] nothing to see\n" * 120_000) + (
+        "2026-11-23 03:14:15 42 [Warning] Aborted connection 42 to db: 'app' user: 'app' host: '10.0.0.5' "
+        "(Got timeout reading communication packets)\n"
+    )
+    assert len(log) > 5_000_000
+    ranked = classify(log)
+    assert ranked["scenario"].iloc[0] == "idle"
