@@ -43,7 +43,8 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
     # The runbook reads the error this run really recorded back to this scenario.
     if rows["error_text"].fillna("").ne("").any():
         rank = best_rank(rows, name)
-        assert rank is not None and rank <= (3 if name in GENERIC else 1), (name, driver, rank)
+        texts = rows[["fix", "step", "error_text"]].dropna().to_dict("records")
+        assert rank is not None and rank <= (3 if name in GENERIC else 1), (name, driver, rank, texts)
 
 
 # What the notebooks say about the codes and texts each driver gives.

@@ -226,6 +226,11 @@ FACT_RULES: tuple[FactRule, ...] = (
         lambda f: bool(f.get("in_transaction")),
         {"idle_transaction": 3},
     ),
+    FactRule(
+        "the failing request wrote a large value",
+        lambda f: bool(f.get("large_statement")),
+        {"max_allowed_packet": 8},
+    ),
     FactRule("results are streamed", lambda f: bool(f.get("streaming")), {"net_write_timeout": 3}),
     FactRule(
         "the app runs on Flask-SQLAlchemy",
@@ -300,7 +305,7 @@ def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = No
 
     ``facts`` holds what is known besides the text, by the names ``FACT_RULES``
     read: ``wait_timeout``, ``pool_recycle``, ``pool_pre_ping``,
-    ``request_seconds``, ``idle_seconds``, ``framework`` (``flask``,
+    ``request_seconds``, ``idle_seconds``, ``large_statement``, ``framework`` (``flask``,
     ``flask_sqlalchemy``, ``fastapi``), ``streaming``, ``forked`` and the server
     check's ``aborted_clients_delta``, ``sleeping_near_timeout``, ``uptime``.
     Columns: rank, scenario, score, summary, evidence, fix, notebook, decide.
