@@ -4,28 +4,32 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab notebooks test test-local test-docker docker-deps lint bench up down clean
+.PHONY: setup lab playground notebooks test test-local test-docker docker-deps browser-deps lint bench up down clean
 
 setup: $(STAMP)  ## system packages, virtualenv, Python packages, helpers (editable)
 
-$(STAMP): requirements.txt pyproject.toml scripts/install-system-deps.sh
+$(STAMP): requirements.txt pyproject.toml scripts/install-system-deps.sh scripts/jupyterlab-overrides.json
 	bash scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	mkdir -p $(VENV)/share/jupyter/lab/settings  # no "Jupyter news" prompt in the lab's JupyterLab
+	cp scripts/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
 notebooks: setup  ## pair notebooks/*.py with .ipynb files JupyterLab opens (outputs never committed)
-	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
+	$(VENV)/bin/jupytext --set-kernel python3 --sync notebooks/*.py
 
-lab: notebooks  ## start the lab's MariaDB and open JupyterLab on the notebooks
-	$(PY) -m helpers up
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+lab: notebooks  ## JupyterLab on 127.0.0.1 with the lab's MariaDB; Ctrl-C stops both
+	$(PY) -m helpers lab
+
+playground: notebooks  ## the playground as a web page (Voilà on 127.0.0.1:8866); Ctrl-C stops it
+	$(PY) -m helpers playground
 
 test: test-local test-docker  ## everything: the suite on a private mariadbd, then on MariaDB in Docker
 
-test-local: setup  ## the whole suite against a private local MariaDB
+test-local: setup browser-deps  ## the whole suite against a private local MariaDB (browser tests included)
 	$(PY) -m pytest
 
 test-docker: setup docker-deps  ## docker backend tests, scenarios (once each) and notebooks, in a private engine
@@ -33,6 +37,9 @@ test-docker: setup docker-deps  ## docker backend tests, scenarios (once each) a
 
 docker-deps:
 	bash scripts/install-system-deps.sh --docker
+
+browser-deps:  ## Debian's chromium, which Playwright drives (no browser is downloaded)
+	bash scripts/install-system-deps.sh --browser
 
 lint: setup
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

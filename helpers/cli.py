@@ -8,6 +8,8 @@ python -m helpers bench [--seconds 1] [--repeats 3]
 python -m helpers logs [-n 20]       the server's error log
 python -m helpers doctor [URL] [--error TEXT | --error-file FILE | --error -]
                          [--engine-options JSON] [--seconds 5] [--replay] [--json]
+python -m helpers lab                JupyterLab on 127.0.0.1 (make lab); Ctrl-C stops it and the lab
+python -m helpers playground         the playground page, Voilà on 127.0.0.1 (make playground)
 python -m helpers runbook [URL] [--error ... as doctor] [--engine-options JSON] --out DIR
                                      the runbook notebook, rendered to DIR/runbook.html
 """
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from . import bench, runbook
+from . import bench, runbook, serve
 from .backends import ComposeBackend, choose_backend
 from .config import LabConfig
 from .drivers import DRIVERS
@@ -172,6 +174,14 @@ def cmd_runbook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jupyterlab(args: argparse.Namespace) -> int:
+    return serve.serve(serve.jupyterlab_command(port=args.port), _config(args))
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    return serve.serve(serve.voila_command(port=args.port), _config(args))
+
+
 def _plain(value: object) -> object:
     return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
@@ -222,6 +232,12 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--seconds", type=float, default=5.0)
     book.add_argument("--out", default="runbook", help="directory for runbook.html and runbook.ipynb")
     book.set_defaults(func=cmd_runbook)
+    lab = sub.add_parser("lab", help="JupyterLab on 127.0.0.1 with the lab up; Ctrl-C stops both")
+    lab.add_argument("--port", type=int, help="default: JUPYTER_PORT or 8888")
+    lab.set_defaults(func=cmd_jupyterlab)
+    play = sub.add_parser("playground", help="the playground as a web page (Voilà) on 127.0.0.1")
+    play.add_argument("--port", type=int, default=8866)
+    play.set_defaults(func=cmd_playground)
     return p
 
 

@@ -53,6 +53,8 @@ class Lab:
     def __init__(self, backend: Backend, *, owned: bool = False) -> None:
         self.backend = backend
         self.owned = owned
+        #: whether :meth:`start` brought the server up (False: it was already running)
+        self.started = False
         self._admin: pymysql.connections.Connection | None = None
         self._lock = threading.Lock()
         if owned:
@@ -70,6 +72,7 @@ class Lab:
         backend = choose_backend(config or LabConfig.from_env())
         started = backend.start(detach=detach)
         lab = cls(backend, owned=started and not detach)
+        lab.started = started
         log.info("lab %s on %s:%s", "started" if started else "found", backend.host, backend.port)
         return lab
 

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
 TICK = 0.1
+
+#: ``listener(desc, done, total)``: called on every tick of a wait; total is None for open-ended waits.
+Listener = Callable[[str, float, "float | None"], None]
+_local = threading.local()
+
+
+@contextmanager
+def report_to(listener: Listener) -> Iterator[None]:
+    """In this thread, send every wait's progress to ``listener`` instead of drawing bars
+    (the playground shows it in its own widget, from the thread that runs the scenario)."""
+    previous = getattr(_local, "listener", None)
+    _local.listener = listener
+    try:
+        yield
+    finally:
+        _local.listener = previous
+
+
+def _tell(desc: str, done: float, total: float | None) -> None:
+    listener = getattr(_local, "listener", None)
+    if listener is not None:
+        listener(desc, done, total)
 
 
 def progress_enabled() -> bool:
@@ -23,7 +47,7 @@ def _bar(seconds: float, desc: str, counts_down: bool = True) -> tqdm:
         desc=desc,
         unit="s",
         bar_format="{desc}: {bar} {n:.1f}/{total:.1f} s" if counts_down else "{desc}: {bar} {n:.1f} s",
-        disable=not progress_enabled(),
+        disable=not progress_enabled() or getattr(_local, "listener", None) is not None,
         leave=False,
     )
 
@@ -37,6 +61,7 @@ def wait(seconds: float, desc: str = "waiting") -> float:
             time.sleep(min(TICK, end - now))
             bar.n = round(min(time.monotonic() - start, seconds), 1)
             bar.refresh()
+            _tell(desc, bar.n, seconds)
     return time.monotonic() - start
 
 
@@ -54,6 +79,7 @@ def wait_until(
                 return False
             bar.n = round(elapsed, 1)
             bar.refresh()
+            _tell(desc, elapsed, None)
             time.sleep(interval)
 
 
@@ -68,6 +94,7 @@ def ticks(seconds: float, every: float, desc: str = "sampling") -> Iterator[floa
         while (elapsed := time.monotonic() - start) <= seconds:
             bar.n = round(elapsed, 1)
             bar.refresh()
+            _tell(desc, elapsed, seconds)
             yield elapsed
             k += 1
             time.sleep(max(0.0, start + k * every - time.monotonic()))

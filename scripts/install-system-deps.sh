@@ -5,6 +5,7 @@
 #                                       (the binaries only: no system service is started)
 #   --docker: also docker.io and debootstrap, for the tests of the docker backend
 #                                       (a private engine and a stand-in image built from Debian)
+#   --browser: chromium, for the browser tests (Playwright drives Debian's chromium)
 # Anything else: prints the exact command and goes on (the lab says later what is missing).
 set -euo pipefail
 
@@ -14,8 +15,9 @@ if [ "${1:-}" = "--docker" ]; then
   # an engine installed some other way (Docker's own packages) is fine: only add Debian's if none
   command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || packages+=(docker.io)
 fi
+[ "${1:-}" = "--browser" ] && packages=(chromium fonts-liberation)
 # A Python without its headers (Debian's own python3) also needs python3-dev to build mysqlclient.
-[ "${1:-}" = "--docker" ] || python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+[ -n "${1:-}" ] || python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || packages+=(python3-dev python3-venv)
 
 missing=()

@@ -18,7 +18,16 @@ import pandas as pd
 import sqlalchemy
 from sqlalchemy import event, text
 
-from ..drivers import DISCONNECT_CODES, DRIVER_ERRORS, DRIVERS, ErrorInfo, describe_error, driver_noise_logged
+from .. import runlock
+from ..drivers import (
+    DISCONNECT_CODES,
+    DRIVER_ERRORS,
+    DRIVERS,
+    ErrorInfo,
+    check_driver,
+    describe_error,
+    driver_noise_logged,
+)
 from ..lab import Lab, server_id
 
 COLUMNS = [
@@ -211,26 +220,33 @@ def each(trials: Iterable[Trial], step: str, sql: str = PROBE) -> None:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A registered reproduction: its story, its fixes, the function that runs it, and the
-    error codes its failure really gives (None: an error with no driver code)."""
+    """A registered reproduction: its story, its fixes, the function that runs it, the
+    error codes its failure really gives (None: an error with no driver code), and its
+    timings (``params``: name -> default seconds) that a caller may change."""
 
     name: str
     title: str
     fixes: tuple[Fix, ...]
-    body: Callable[[Lab, list[Trial]], None]
+    body: Callable[..., None]
     codes: frozenset[int | None] = DISCONNECT_CODES
+    params: dict[str, float] = field(default_factory=dict)
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
 def scenario(
-    name: str, title: str, fixes: Sequence[Fix], codes: frozenset[int | None] = DISCONNECT_CODES
+    name: str,
+    title: str,
+    fixes: Sequence[Fix],
+    codes: frozenset[int | None] = DISCONNECT_CODES,
+    params: dict[str, float] | None = None,
 ) -> Callable[[Callable[..., None]], Scenario]:
-    """Decorator: register ``body(lab, trials)`` as scenario ``name``."""
+    """Decorator: register ``body(lab, trials, **params)`` as scenario ``name``; ``params``
+    are its timings in seconds (e.g. ``wait_timeout``, ``idle``) with their defaults."""
 
-    def register(body: Callable[[Lab, list[Trial]], None]) -> Scenario:
-        entry = Scenario(name, title, tuple(fixes), body, frozenset(codes))
+    def register(body: Callable[..., None]) -> Scenario:
+        entry = Scenario(name, title, tuple(fixes), body, frozenset(codes), dict(params or {}))
         SCENARIOS[name] = entry
         return entry
 
@@ -244,26 +260,57 @@ def get(name: str) -> Scenario:
         raise ValueError(f"no scenario {name!r}; there are: {', '.join(SCENARIOS)}") from None
 
 
+#: No timing a caller sets may exceed this: nobody freezes a kernel for minutes.
+MAX_SECONDS = 30.0
+
+
+def check_params(entry: Scenario, params: dict[str, float]) -> dict[str, float]:
+    """The scenario's timings with ``params`` applied; unknown names or values out of
+    range raise ``ValueError`` with a message a person can act on."""
+    unknown = set(params) - set(entry.params)
+    if unknown:
+        known = ", ".join(entry.params) or "none"
+        raise ValueError(
+            f"scenario {entry.name!r} has no timing {', '.join(sorted(unknown))}; it has: {known}"
+        )
+    merged = {**entry.params}
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_SECONDS:
+            raise ValueError(
+                f"{key}={value!r}: choose a number of seconds above 0 and at most {MAX_SECONDS:g}"
+            )
+        merged[key] = value
+    return merged
+
+
 def run(
     name: str,
     lab: Lab,
     drivers: Sequence[str] = tuple(DRIVERS),
     fixes: Sequence[Fix | str] | None = None,
+    **params: float,
 ) -> pd.DataFrame:
     """Run scenario ``name`` for every driver × fix; one row per step per trial.
 
-    ``fixes`` defaults to the scenario's own list; names pick from it.
+    ``fixes`` defaults to the scenario's own list; names pick from it. ``params``
+    change the scenario's timings (``Scenario.params``). Runs against one server are
+    serialized across processes (:mod:`helpers.runlock`): a second one waits.
     """
     entry = get(name)
+    timings = check_params(entry, params)
     chosen = [f if isinstance(f, Fix) else _fix_named(entry, f) for f in (fixes or entry.fixes)]
-    t0 = time.monotonic()
-    trials = [Trial(lab, name, driver, fix, t0) for driver in drivers for fix in chosen]
-    with driver_noise_logged():
-        try:
-            entry.body(lab, trials)
-        finally:
-            for trial in trials:
-                trial.close()
+    for driver in drivers:
+        check_driver(driver)
+    b = lab.backend
+    with runlock.exclusive(b.host, b.port, f"scenario {name}"):
+        t0 = time.monotonic()
+        trials = [Trial(lab, name, driver, fix, t0) for driver in drivers for fix in chosen]
+        with driver_noise_logged():
+            try:
+                entry.body(lab, trials, **timings)
+            finally:
+                for trial in trials:
+                    trial.close()
     rows = [row for trial in trials for row in trial.rows]
     return pd.DataFrame(rows, columns=COLUMNS).astype({"error_code": "Int64", "connection_id": "Int64"})
 

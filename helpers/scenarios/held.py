@@ -38,15 +38,16 @@ SESSION_WAIT = 10
             {"connect_args": {"init_command": f"SET SESSION wait_timeout = {SESSION_WAIT}"}},
         ),
     ],
+    params={"wait_timeout": WAIT_TIMEOUT, "work": WORK},
 )
-def long_work(lab: Lab, trials: list[Trial]) -> None:
-    with lab.globals(wait_timeout=WAIT_TIMEOUT):
+def long_work(lab: Lab, trials: list[Trial], wait_timeout: float, work: float) -> None:
+    with lab.globals(wait_timeout=max(1, round(wait_timeout))):
         held = {}
         for trial in trials:
             conn = trial.checkout()
             trial.query("query before work", conn=conn, keep=trial.fix.pattern != "release")
             held[trial] = conn
-        for _ in ticks(WORK, KEEPALIVE, "non-database work"):
+        for _ in ticks(work, KEEPALIVE, "non-database work"):
             for trial, conn in held.items():
                 if trial.fix.pattern == "keepalive":
                     trial.query("keep-alive", "SELECT 1", conn=conn, keep=True)

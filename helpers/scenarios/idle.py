@@ -35,13 +35,19 @@ PRE_PING = Fix("pool_pre_ping", {"pool_pre_ping": True})
     "idle",
     "A pooled connection idles past wait_timeout; the next request fails once",
     fixes=[NO_FIX, RECYCLE_BELOW, PRE_PING],
+    params={"wait_timeout": WAIT_TIMEOUT, "idle": WAIT_TIMEOUT + 1},
 )
-def idle(lab: Lab, trials: list[Trial]) -> None:
-    with lab.globals(wait_timeout=WAIT_TIMEOUT):
+def idle(lab: Lab, trials: list[Trial], wait_timeout: float, idle: float) -> None:
+    with lab.globals(wait_timeout=_whole(wait_timeout)):
         each(trials, "first query")
-        wait(WAIT_TIMEOUT + 1, f"idle past wait_timeout={WAIT_TIMEOUT}s")
+        wait(idle, f"idle {idle:g}s (wait_timeout={_whole(wait_timeout)}s)")
         each(trials, "after idle")
         each(trials, "next checkout")
+
+
+def _whole(seconds: float) -> int:
+    """``wait_timeout`` is whole seconds on the server (at least 1)."""
+    return max(1, round(seconds))
 
 
 #: ``recycle_margin`` timing: checkout after HOLD seconds of idling, then HOLD
@@ -60,13 +66,14 @@ HOLD = 1.3
         Fix("pool_recycle=4", {"pool_recycle": 2 * WAIT_TIMEOUT}, prevents=False),
         PRE_PING,
     ],
+    params={"wait_timeout": WAIT_TIMEOUT, "hold": HOLD},
 )
-def recycle_margin(lab: Lab, trials: list[Trial]) -> None:
-    with lab.globals(wait_timeout=WAIT_TIMEOUT):
+def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: float) -> None:
+    with lab.globals(wait_timeout=_whole(wait_timeout)):
         each(trials, "first query")
-        wait(HOLD, "idle in the pool")
+        wait(hold, "idle in the pool")
         held = [(trial, trial.checkout()) for trial in trials]
-        wait(HOLD, "work before the first query")
+        wait(hold, "work before the first query")
         for trial, conn in held:
             trial.query("query after work", conn=conn)
         each(trials, "next checkout")

@@ -61,10 +61,11 @@ def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
         Fix("read_timeout=1", {"connect_args": {"read_timeout": 1}}, prevents=False),
         Fix("read_timeout=5", {"connect_args": {"read_timeout": 5}}),
     ],
+    params={"query": SLOW_QUERY},
 )
-def read_timeout(lab: Lab, trials: list[Trial]) -> None:
+def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
     each(trials, "first query")
-    each(trials, f"SELECT SLEEP({SLOW_QUERY})", f"SELECT SLEEP({SLOW_QUERY})")
+    each(trials, f"SELECT SLEEP({query:g})", f"SELECT SLEEP({query:g})")
     each(trials, "next checkout")
 
 

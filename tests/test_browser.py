@@ -1,0 +1,133 @@
+"""The playground and the lab in a real browser (Debian's chromium, driven by Playwright),
+started as a user starts them: ``python -m helpers playground`` (``make playground``) and
+``make lab``. Screenshots go to ``artifacts/``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import Lab
+
+from .browser import free_port, http_ok, launch, local_only, served, shot, wait_for_port
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser tests skipped: playwright not installed"
+)
+
+READY = 120_000  # ms: a page with a fresh kernel on a loaded 2-core machine
+RUN = 90_000
+
+
+def run_button(scope):  # type: ignore[no-untyped-def]
+    return scope.locator("button.widget-button", has_text="Run")
+
+
+def set_number(scope, label: str, value: float) -> None:  # type: ignore[no-untyped-def]
+    box = scope.locator(".widget-text").filter(has_text=label).locator("input")
+    box.fill(str(value))
+    box.press("Enter")  # numbers sync on change, not on every key
+
+
+def verdict_after_run(scope) -> str:  # type: ignore[no-untyped-def]
+    scope.locator(".verdict").wait_for(timeout=RUN)
+    scope.locator("img.widget-image").wait_for(state="visible", timeout=RUN)
+    return str(scope.locator(".verdict").text_content())
+
+
+@pytest.fixture
+def voila(lab: Lab, lab_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    port = free_port()
+    with served([sys.executable, "-m", "helpers", "playground", "--port", str(port)], lab_env) as process:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def browser():  # type: ignore[no-untyped-def]
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch(playwright)
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        local_only(context)
+        yield context
+        context.close()
+        chromium.close()
+
+
+def test_voila_playground_runs_a_scenario(voila: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto(voila, timeout=READY)
+    run_button(page).wait_for(timeout=READY)
+    set_number(page, "idle (s)", 2.5)
+    run_button(page).click()
+    text = verdict_after_run(page)
+    assert "pymysql: failed once with 2006 on “after idle”; the next checkout recovered" in text, text
+    assert "Aborted_clients" in str(page.locator("body").text_content())
+    shot(page, "voila-playground")
+
+
+def test_two_tabs_queue_instead_of_spoiling_each_other(voila: str, browser) -> None:  # type: ignore[no-untyped-def]
+    first, second = browser.new_page(), browser.new_page()
+    for page in (first, second):
+        page.goto(voila, timeout=READY)
+        run_button(page).wait_for(timeout=READY)
+    run_button(first).click()
+    run_button(second).click()
+    second.get_by_text("queued behind", exact=False).wait_for(timeout=RUN)  # it says it waits
+    for page in (first, second):
+        text = verdict_after_run(page)
+        assert "failed once with 2006" in text and "2013" not in text, text
+    shot(second, "voila-second-tab")
+
+
+def _kernel_idle(base: str, token: str, notebook: str, page) -> None:  # type: ignore[no-untyped-def]
+    """Until the notebook's kernel is connected and idle (the toolbar says idle too early)."""
+    for _ in range(int(READY / 500)):
+        sessions = json.loads(http_ok(f"{base}/api/sessions?token={token}"))
+        kernel = next((s["kernel"] for s in sessions if s["path"].endswith(notebook)), None)
+        if kernel and kernel["execution_state"] == "idle" and kernel.get("connections", 0) >= 1:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no idle kernel for {notebook}")
+
+
+def test_make_lab_serves_the_lessons_and_the_playground(
+    lab: Lab, lab_env: dict[str, str], browser, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **lab_env,
+        "JUPYTER_PORT": str(port),
+        "JUPYTER_TOKEN": token,
+        "BROWSER": "true",  # the user's browser would open here; ours is Playwright's
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    base = f"http://127.0.0.1:{port}"
+    with served(["make", "lab"], env) as process:
+        wait_for_port(port, process, timeout=300)  # make checks the setup first
+        assert b"00_start_here" in http_ok(f"{base}/api/contents?token={token}")
+        page = browser.new_page()
+        page.goto(f"{base}/lab/tree/00_start_here.ipynb?token={token}", timeout=READY)
+        _kernel_idle(base, token, "00_start_here.ipynb", page)
+        page.locator(".jp-RenderedMarkdown h1", has_text="Start here").wait_for(timeout=READY)
+        assert page.locator(".jp-Dialog").count() == 0, "a dialog (Select Kernel?) opened"
+        assert "Jupyter news" not in str(page.locator("body").text_content())
+        shot(page, "lab-00_start_here")
+
+        page.goto(f"{base}/lab/tree/playground.ipynb?token={token}", timeout=READY)
+        _kernel_idle(base, token, "playground.ipynb", page)
+        assert page.locator(".jp-Dialog").count() == 0
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        output = page.locator(".jp-OutputArea-output")
+        run_button(output).wait_for(timeout=READY)
+        output.locator(".widget-checkbox", has_text="pool_pre_ping").locator("input").check()
+        run_button(output).click()
+        text = verdict_after_run(output)
+        assert "pymysql: ran clean" in text, text
+        shot(page, "lab-playground")

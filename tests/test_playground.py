@@ -1,0 +1,177 @@
+"""The playground in Python (no browser): controls, Run, verdicts, bad values, one run at a
+time; and scenario runs from two processes against one lab, serialized."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import helpers
+from helpers import Lab, runlock
+from helpers.playground import Playground, verdict
+
+from .conftest import REPO
+
+
+@pytest.fixture
+def playground(lab: Lab) -> Playground:
+    pg = Playground(lab)
+    pg.scenario.value = "idle"
+    for box in pg.drivers.values():
+        box.value = True  # both drivers
+    return pg
+
+
+def test_idle_without_a_fix_fails_once_then_recovers(playground: Playground) -> None:
+    playground.button.click()
+    assert playground.running and playground.button.disabled
+    playground.button.click()  # a second click cannot start a second run
+    assert "already in progress" in playground.message.value
+    playground.wait()
+    assert not playground.button.disabled
+    text = playground.verdict.value
+    for driver in ("pymysql", "mysqldb"):
+        assert f"{driver}: failed once with 2006 on “after idle”; the next checkout recovered" in text, text
+    assert "error_code" in playground.outcome.value and "2006" in playground.outcome.value
+    assert "Aborted_clients: <b>+2</b>" in playground.server.value
+    assert bytes(playground.plot.value).startswith(b"\x89PNG")
+    assert playground.history_frame()["errors"].tolist() == [2]
+
+
+def test_pre_ping_runs_clean_and_history_compares(playground: Playground) -> None:
+    playground.button.click()
+    playground.wait()
+    playground.pool_pre_ping.value = True
+    playground.button.click()
+    playground.wait()
+    assert (
+        "pymysql: ran clean" in playground.verdict.value and "mysqldb: ran clean" in playground.verdict.value
+    )
+    history = playground.history_frame()
+    assert history[["fix", "errors"]].values.tolist() == [["defaults", 2], ["pool_pre_ping=True", 0]]
+    assert "data:text/csv;base64," in playground.export.value
+
+
+def test_a_scenario_fix_and_a_timing_can_be_chosen(playground: Playground) -> None:
+    playground.scenario.value = "long_work"
+    assert set(playground.timing_inputs) == {"wait_timeout", "work"}
+    playground.timing_inputs["work"].value = 1.0  # shorter than wait_timeout: nothing to lose
+    playground.fix.value = "none"
+    assert playground.pool_pre_ping.disabled
+    playground.button.click()
+    playground.wait()
+    assert "ran clean" in playground.verdict.value and "failed" not in playground.verdict.value
+
+
+@pytest.mark.parametrize(
+    "control, value, message",
+    [
+        ("pool_recycle", -5, "pool_recycle=-5"),
+        ("extra", "{'pool_recycle': __import__('os').getpid()}", "never run"),
+        ("extra", '{"pool_recycel": 3}', "unknown engine option(s): pool_recycel"),
+        ("extra", "[1, 2]", "must be a dict"),
+        ("pool_size", 0, "pool_size=0"),
+        ("read_timeout", -1, "read_timeout=-1"),
+    ],
+)
+def test_bad_values_give_a_message_and_run_nothing(
+    playground: Playground, control: str, value: object, message: str
+) -> None:
+    getattr(playground, control).value = value
+    assert playground.start() is False
+    assert message in playground.message.value.replace("&#x27;", "'").replace("&quot;", '"')
+    assert not playground.running and playground.history == [] and playground.last_rows is None
+
+
+def test_no_drivers_and_long_waits_are_refused(playground: Playground) -> None:
+    for box in playground.drivers.values():
+        box.value = False
+    assert playground.start() is False and "at least one driver" in playground.message.value
+    playground.drivers["pymysql"].value = True
+    box = playground.timing_inputs["idle"]
+    box.value = 10_000  # the widget clamps to its maximum
+    assert box.value == 30 and playground.settings()[3]["idle"] == 30
+    with pytest.raises(ValueError, match="at most 30"):
+        helpers.run("idle", playground.lab, idle=31)
+
+
+def test_verdict_wording() -> None:
+    import pandas as pd
+
+    steps = [("first", "ok", None), ("after idle", "error", 2006), ("next", "ok", None)]
+    rows = pd.DataFrame(
+        [
+            {
+                "driver": "pymysql",
+                "fix": "none",
+                "step": step,
+                "outcome": outcome,
+                "error_code": code,
+                "error_class": None,
+            }
+            for step, outcome, code in steps
+        ]
+    )
+    assert verdict(rows) == "pymysql: failed once with 2006 on “after idle”; the next checkout recovered"
+
+
+def cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "helpers", "scenarios", "--json", *args],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_two_processes_against_one_lab_are_serialized(lab: Lab, lab_env: dict[str, str]) -> None:
+    """The new user's report: `--only idle` in one terminal, `--only restart --only idle` in
+    another, one lab. Each idle run must see its own 2006, not the other's restart (2013)."""
+    first = cli("--only", "idle", "--driver", "pymysql")
+    time.sleep(1.5)  # the first is idling now
+    second = cli("--only", "restart", "--only", "idle", "--driver", "pymysql")
+    out1, err1 = first.communicate(timeout=120)
+    out2, err2 = second.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, err1 + err2
+    for out in (out1, out2):
+        for record in map(json.loads, out.splitlines()):
+            if record["scenario"] == "idle" and record["fix"] == "none":
+                assert record["error_code"] == 2006, record
+    assert "queued" in err2 and "scenario idle" in err2, err2
+
+
+def test_lock_is_held_per_server_and_reentrant(lab: Lab) -> None:
+    b = lab.backend
+    seen: list[str] = []
+    with runlock.exclusive(b.host, b.port, "outer"), runlock.exclusive(b.host, b.port, "inner"):
+        seen.append("held twice in one thread")
+
+        def other() -> None:
+            with runlock.exclusive(b.host, b.port, "other thread", timeout=5):
+                seen.append("other got it")
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        time.sleep(0.5)
+        assert seen == ["held twice in one thread"], "the other thread must wait"
+    thread.join(10)
+    assert seen[-1] == "other got it"
+
+
+def test_make_playground_starts_a_lab_and_leaves_nothing_running(tmp_path, lab_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """With no lab running, the page's command starts one, and Ctrl-C stops both."""
+    from helpers import LabConfig
+    from helpers.backends import LocalBackend
+
+    from .browser import free_port, served, wait_for_port
+
+    port = free_port()
+    env = {**lab_env, "LAB_HOME": str(tmp_path), "LAB_BACKEND": "local"}
+    own = LocalBackend(LabConfig.from_env(backend="local", home=tmp_path))
+    with served([sys.executable, "-m", "helpers", "playground", "--port", str(port)], env) as process:
+        wait_for_port(port, process)
+        assert own.running(), "the playground started its own lab"
+    assert not own.running(), "Ctrl-C stopped the lab it started"
