@@ -32,6 +32,7 @@ from .drivers import DRIVERS
 from .errors import LabError
 from .lab import Lab
 from .runbook.classify import MAX_TEXT, normalize_text
+from .runbook.doctor import plain
 from .scenarios import SCENARIOS, get, run_all, summarize
 
 log = logging.getLogger("helpers")
@@ -145,7 +146,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             if lab.owned:
                 lab.stop()
         records += [
-            {"kind": "replay", **{k: _plain(v) for k, v in r.items()}} for r in table.to_dict("records")
+            {"kind": "replay", **{k: plain(v) for k, v in r.items()}} for r in table.to_dict("records")
         ]
     if args.json:
         for record in records:
@@ -180,10 +181,6 @@ def cmd_jupyterlab(args: argparse.Namespace) -> int:
 
 def cmd_playground(args: argparse.Namespace) -> int:
     return serve.serve(serve.voila_command(port=args.port), _config(args))
-
-
-def _plain(value: object) -> object:
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
 
 def parser() -> argparse.ArgumentParser:

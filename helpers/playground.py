@@ -24,7 +24,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from . import progress
+from . import progress, runlock
 from .drivers import DRIVERS
 from .errors import LabError
 from .lab import Lab, start_lab
@@ -282,13 +282,16 @@ class Playground:
         self.progress.layout.visibility = "visible"
         started = time.monotonic()
         try:
-            with progress.report_to(self._progress):
+            with progress.report_to(self._show_progress):
                 self._show_progress("starting", 0, None)
                 lab = self.lab
-                before = int(lab.status(["Aborted_clients"]).iloc[0, 0])
-                rows = run(name, lab, drivers, fixes=[fix], **timings)
-                aborted = int(lab.status(["Aborted_clients"]).iloc[0, 0]) - before
-                processlist = lab.processlist()
+                b = lab.backend
+                # the counter is read under the run's lock: a queued run counts only its own aborts
+                with runlock.exclusive(b.host, b.port, f"playground: scenario {name}"):
+                    before = int(lab.status(["Aborted_clients"]).iloc[0, 0])
+                    rows = run(name, lab, drivers, fixes=[fix], **timings)
+                    aborted = int(lab.status(["Aborted_clients"]).iloc[0, 0]) - before
+                    processlist = lab.processlist()
             self._show(name, rows, aborted, processlist, timings, time.monotonic() - started)
         except (LabError, ValueError) as exc:
             self._say(str(exc), error=True)
@@ -300,9 +303,6 @@ class Playground:
             self.progress_text.value = ""
             self.button.disabled = False
             self._busy.release()
-
-    def _progress(self, desc: str, done: float, total: float | None) -> None:
-        self._show_progress(desc, done, total)
 
     def _show_progress(self, desc: str, done: float, total: float | None) -> None:
         if total:

@@ -58,12 +58,17 @@ def exclusive(host: str, port: int, what: str, timeout: float = QUEUE_TIMEOUT) -
             raise LabError(
                 f"{what} waited {time.monotonic() - start:.0f} s for {who} on {host}:{port}; try again"
             )
+    owner = path.with_suffix(".owner")
     outermost = lock.lock_counter == 1
     if outermost:
-        path.with_suffix(".owner").write_text(f"pid {os.getpid()}: {what}\n")
+        with suppress(OSError):  # the note only names the holder in the queued run's message
+            owner.write_text(f"pid {os.getpid()}: {what}\n")
     try:
         yield
     finally:
+        if outermost:
+            with suppress(OSError):
+                owner.write_text("")
         lock.release()
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from .config import REPO_DIR, LabConfig
+from .errors import LabError
 from .lab import Lab
 
 log = logging.getLogger(__name__)
@@ -67,25 +68,30 @@ def voila_command(notebook: str = "playground.ipynb", port: int | None = None) -
 
 def serve(command: Sequence[str], config: LabConfig | None = None) -> int:
     """Run ``command`` in ``notebooks/`` with the lab up; stop everything it started on exit."""
-    lab = Lab.start(config or LabConfig.from_env(), detach=True)  # kernels find it by LAB_HOME
-    b = lab.backend
-    log.warning(
-        "lab: %s MariaDB on %s:%s (%s)", b.name, b.host, b.port, "started" if lab.started else "found"
-    )
-    process = subprocess.Popen(list(command), cwd=NOTEBOOKS, start_new_session=True)
 
     def terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, terminate)
+    lab: Lab | None = None
+    process: subprocess.Popen[bytes] | None = None
     try:
+        lab = Lab.start(config or LabConfig.from_env(), detach=True)  # kernels find it by LAB_HOME
+        b = lab.backend
+        log.warning(
+            "lab: %s MariaDB on %s:%s (%s)", b.name, b.host, b.port, "started" if lab.started else "found"
+        )
+        process = subprocess.Popen(list(command), cwd=NOTEBOOKS, start_new_session=True)
         return process.wait()
     except KeyboardInterrupt:
         return 0
+    except FileNotFoundError as exc:
+        raise LabError(f"cannot start {command[0]}: {exc.strerror}; run `make setup` first") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _stop(process)
-        if lab.started:
+        if process is not None:
+            _stop(process)
+        if lab is not None and lab.started:
             lab.stop()
             log.warning("lab stopped")
 

@@ -131,15 +131,22 @@ def test_two_processes_against_one_lab_are_serialized(lab: Lab, lab_env: dict[st
     """The new user's report: `--only idle` in one terminal, `--only restart --only idle` in
     another, one lab. Each idle run must see its own 2006, not the other's restart (2013)."""
     first = cli("--only", "idle", "--driver", "pymysql")
-    time.sleep(1.5)  # the first is idling now
+    owner = runlock.lock_path(lab.backend.host, lab.backend.port).with_suffix(".owner")
+    for _ in range(200):  # until the first holds the lab (it idles now)
+        if owner.exists() and f"pid {first.pid}:" in owner.read_text():
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the first run never held the lab")
     second = cli("--only", "restart", "--only", "idle", "--driver", "pymysql")
     out1, err1 = first.communicate(timeout=120)
     out2, err2 = second.communicate(timeout=120)
     assert first.returncode == 0 and second.returncode == 0, err1 + err2
     for out in (out1, out2):
-        for record in map(json.loads, out.splitlines()):
-            if record["scenario"] == "idle" and record["fix"] == "none":
-                assert record["error_code"] == 2006, record
+        idle = [
+            r for r in map(json.loads, out.splitlines()) if r["scenario"] == "idle" and r["fix"] == "none"
+        ]
+        assert len(idle) == 1 and idle[0]["error_code"] == 2006, idle
     assert "queued" in err2 and "scenario idle" in err2, err2
 
 

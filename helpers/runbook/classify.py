@@ -17,6 +17,7 @@ between it and the next one.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from .causes import CAUSES
+from .settings import RECYCLE_MARGIN
 
 #: Pasted text beyond this many characters is not read (a 5 MB log is cut to its last part).
 MAX_TEXT = 1_000_000
@@ -43,13 +45,9 @@ class Signature:
         return _compile(self.pattern)
 
 
-_CACHE: dict[str, re.Pattern[str]] = {}
-
-
+@functools.cache
 def _compile(pattern: str) -> re.Pattern[str]:
-    if pattern not in _CACHE:
-        _CACHE[pattern] = re.compile(pattern, re.IGNORECASE)
-    return _CACHE[pattern]
+    return re.compile(pattern, re.IGNORECASE)
 
 
 GONE_AWAY = {
@@ -139,7 +137,7 @@ SIGNATURES: tuple[Signature, ...] = (
               "SQLAlchemy TimeoutError"),
     Signature("error during COMMIT", r"\[SQL: COMMIT\]|\bdo_commit\b|\.commit\(\)|, in commit\b",
               {"commit_in_doubt": 3}, "traceback through commit()"),
-    Signature("streamed result", r"SSCursor|SSDictCursor|stream_results|yield_per|server_side_cursors|fetchmany",
+    Signature("streamed result", r"SSCursor|SSDictCursor|stream_results|yield_per|server_side_cursors",
               {"net_write_timeout": 3}, "an unbuffered cursor in the traceback"),
     # -- the server's error log ---------------------------------------------------------------
     Signature("server log: timeout reading", r"Got timeout reading communication packets",
@@ -160,7 +158,7 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("FastAPI", r"fastapi|starlette", {"fastapi_session": 2.5}, "frames in the traceback"),
     Signature("scoped_session", r"scoped_session", {"flask_scoped_session": 1.5, "pool_exhaustion": 1}, ""),
     Signature("a forking worker", r"celery|billiard|gunicorn|uwsgi|multiprocessing|os\.fork|ForkPoolWorker|--preload",
-              {"fork": 3}, "frames or process names of prefork servers"),
+              {"fork": 1}, "frames or process names of prefork servers"),
     Signature("interactive_timeout", r"interactive_timeout|CLIENT[._]INTERACTIVE|client_flag",
               {"interactive_timeout": 3}, ""),
     Signature("idle transaction timeout", r"idle_(?:write_|readonly_)?transaction_timeout",
@@ -185,7 +183,7 @@ def _num(facts: Mapping[str, Any], key: str) -> float | None:
 
 def _recycle_too_close(f: Mapping[str, Any]) -> bool:
     recycle, wait = _num(f, "pool_recycle"), _num(f, "wait_timeout")
-    return recycle is not None and recycle > 0 and wait is not None and recycle > 0.9 * wait
+    return recycle is not None and recycle > 0 and wait is not None and recycle > (1 - RECYCLE_MARGIN) * wait
 
 
 def _longer_than_wait(key: str) -> Callable[[Mapping[str, Any]], bool]:

@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy.engine import URL
 
 from .classify import CANDIDATE_COLUMNS, classify, normalize_text
-from .server import ServerReport, check_server
+from .server import NEAR, ServerReport, check_server
 from .settings import (
     FINDING_COLUMNS,
     SEVERITY_ORDER,
@@ -52,13 +52,16 @@ class Diagnosis:
         """One dict per candidate cause and per finding (the CLI's JSON lines)."""
         out: list[dict[str, Any]] = []
         for row in self.candidates.to_dict(orient="records"):
-            out.append({"kind": "cause", **{k: _plain(row[k]) for k in CANDIDATE_COLUMNS}})
+            out.append({"kind": "cause", **{k: plain(row[k]) for k in CANDIDATE_COLUMNS}})
         for row in self.findings.to_dict(orient="records"):
-            out.append({"kind": "finding", **{k: _plain(row[k]) for k in FINDING_COLUMNS}})
+            out.append({"kind": "finding", **{k: plain(row[k]) for k in FINDING_COLUMNS}})
         return out
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value as JSON has it: numpy scalars as Python ones, NaN and NA as None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
     return value.item() if hasattr(value, "item") else value
 
 
@@ -101,16 +104,18 @@ def server_findings(report: ServerReport) -> pd.DataFrame:
         add(
             "warning",
             "sleeping near wait_timeout",
-            f"{near} sleeping connection(s) past {75}% of wait_timeout: they will be dropped unless used",
+            f"{near} sleeping connection(s) past {NEAR:.0%} of wait_timeout: dropped unless used soon",
             "01_reproduce",
         )
-    verbosity = report.variable("log_warnings")
-    if isinstance(verbosity, float) and verbosity < 2:
+    warnings, verbosity = report.variable("log_warnings"), report.variable("log_error_verbosity")
+    if isinstance(warnings, float) and warnings < 2:  # MariaDB, MySQL 5.7
         add(
             "info",
             "log_warnings",
-            f"log_warnings={verbosity:g}: aborted connections are not logged (2 logs them)",
+            f"log_warnings={warnings:g}: aborted connections are not logged (2 logs them)",
         )
+    if isinstance(verbosity, float) and verbosity < 3:  # MySQL 8
+        add("info", "log_error_verbosity", f"log_error_verbosity={verbosity:g}: aborted connections need 3")
     for item in report.unseen:
         add("info", "not visible", item)
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)
@@ -140,7 +145,10 @@ def diagnose(
         known.update({k: v for k, v in settings.facts().items() if v is not None})
     known.update(facts or {})
     evidence_text = text + "\n" + "\n".join(report.error_log if report else [])
-    candidates = classify(evidence_text, known)
+    # Settings alone name risks (findings), not a cause: a cause needs an error someone saw, or
+    # the server dropping connections now.
+    seen = evidence_text.strip() or known.get("aborted_clients_delta") or known.get("sleeping_near_timeout")
+    candidates = classify(evidence_text, known) if seen else classify("")
     frames = []
     if settings is not None:
         server = (
@@ -154,18 +162,17 @@ def diagnose(
     findings = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
     ).sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable")
-    return Diagnosis(
-        verdict(candidates, bool(text.strip())), candidates, findings.reset_index(drop=True), report, settings
-    )
+    summary = verdict(candidates, bool(text.strip()), report is not None)
+    return Diagnosis(summary, candidates, findings.reset_index(drop=True), report, settings)
 
 
-def verdict(candidates: pd.DataFrame, had_text: bool) -> str:
+def verdict(candidates: pd.DataFrame, had_text: bool, server_checked: bool) -> str:
     """One paragraph: the likely cause, its evidence, the fix, the lesson, and what would decide."""
     if candidates.empty:
         return (
             "No disconnect cause stands out: "
-            + ("nothing in the text matched a known error. " if had_text else "no error text was given. ")
-            + "The server shows no connections being dropped in the window."
+            + ("nothing in the text matched a known error." if had_text else "no error text was given.")
+            + (" The server shows no connections being dropped in the window." if server_checked else "")
         )
     top = candidates.iloc[0]
     text = (

@@ -16,8 +16,9 @@ from IPython.display import Markdown
 
 from ..config import REPO_DIR
 from ..errors import LabError
+from ..serve import KERNELSPEC
 from .doctor import Diagnosis
-from .server import PASSWORD_ENV, parse_url
+from .server import PASSWORD_ENV, parse_url, redact, without_password
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +62,17 @@ def render(
     if url:
         parsed = parse_url(url)
         password = parsed.password or password
-        url = parsed.set(password=None).render_as_string(hide_password=False)
+        url = without_password(parsed).render_as_string(hide_password=False)
     source = out / "runbook-input.ipynb"
     nb = jupytext.read(NOTEBOOK)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = KERNELSPEC
     nbformat.write(nb, source)
     executed = out / "runbook.ipynb"
     params: dict[str, Any] = {
         "url": url,
-        "error_text": error_text,
-        "engine_options": engine_options,
+        # papermill writes parameters into the notebook: no URL in them keeps its password
+        "error_text": redact(error_text),
+        "engine_options": redact(engine_options),
         "sample_seconds": sample_seconds,
     }
     saved = os.environ.get(PASSWORD_ENV)
@@ -86,7 +88,9 @@ def render(
             cwd=str(NOTEBOOK.parent),
         )
     except papermill.PapermillExecutionError as exc:
-        raise LabError(f"the runbook stopped: {exc.ename}: {exc.evalue}") from None
+        raise LabError(f"the runbook stopped: {exc.ename}: {redact(str(exc.evalue))}") from None
+    except (OSError, RuntimeError, ValueError) as exc:  # no kernel, a kernel that died
+        raise LabError(f"the runbook could not run: {type(exc).__name__}: {redact(str(exc))}") from None
     finally:
         if saved is None:
             os.environ.pop(PASSWORD_ENV, None)

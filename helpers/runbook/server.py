@@ -17,7 +17,10 @@ printed, logged or returned: :func:`safe_url` is the only way the URL is shown.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,16 +85,33 @@ def parse_url(url: str | URL) -> URL:
     """A server URL (``mysql://user:password@host:port/db``, any ``mysql+driver`` or
     ``mariadb`` scheme) as a SQLAlchemy URL; a clear error, without the password, if not."""
     if isinstance(url, URL):
-        return url
-    try:
-        parsed = make_url(str(url).strip())
-    except (ArgumentError, ValueError):
-        raise LabError("not a server URL: expected mysql://user:password@host:port/database") from None
+        parsed = url
+    else:
+        try:
+            parsed = make_url(str(url).strip())
+        except (ArgumentError, ValueError):
+            raise LabError("not a server URL: expected mysql://user:password@host:port/database") from None
     if parsed.get_backend_name() not in ("mysql", "mariadb") or not parsed.host:
         raise LabError(
             f"not a MySQL/MariaDB URL: {safe_url(parsed)} (expected mysql://user:password@host:port/db)"
         )
+    if parsed.password is None and os.environ.get(PASSWORD_ENV):
+        parsed = parsed._replace(password=os.environ[PASSWORD_ENV])
     return parsed
+
+
+def without_password(url: URL) -> URL:
+    """The same URL with no password at all (``URL.set(password=None)`` would keep it)."""
+    return url._replace(password=None)
+
+
+#: ``scheme://user:password@`` inside free text (a Flask config, a URL among engine options).
+_URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^\s:/@'\"]*:)[^\s@'\"]*@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with every URL's password replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def safe_url(url: str | URL) -> str:
@@ -174,7 +194,7 @@ class ServerReport:
     def facts(self) -> dict[str, Any]:
         """What the classifier's fact rules read from the server."""
         deltas = self.deltas().set_index("counter")["delta"] if not self.samples.empty else pd.Series()
-        uptime = self.variable_status("Uptime")
+        uptime = self.last_status("Uptime")
         return {
             "wait_timeout": self.wait_timeout,
             "idle_transaction_timeout": self.variable("idle_transaction_timeout"),
@@ -183,7 +203,8 @@ class ServerReport:
             "uptime": uptime,
         }
 
-    def variable_status(self, counter: str) -> float | None:
+    def last_status(self, counter: str) -> float | None:
+        """The counter's value in the window's last sample."""
         rows = self.samples[self.samples["counter"] == counter]
         return float(rows["value"].iloc[-1]) if len(rows) else None
 
@@ -264,8 +285,12 @@ def check_server(
                 "GRANT PROCESS shows them all"
             )
         lines = _aborted_lines(conn, version, unseen, error_log)
+    except pymysql.MySQLError as exc:  # the server went away, a timeout, a KILL: one line, no password
+        reason = exc.args[1] if len(exc.args) > 1 else str(exc)
+        raise LabError(f"the check of {target} stopped: {reason}") from None
     finally:
-        conn.close()
+        with suppress(pymysql.MySQLError):
+            conn.close()
     return ServerReport(target, version, variables, pd.DataFrame(samples), sleeping, lines, unseen)
 
 

@@ -202,7 +202,8 @@ def _from_flask(config: dict[str, Any]) -> AppSettings:
     for key, option in FLASK_LEGACY.items():
         if key in config:
             settings.ignored.append(
-                f"{key} (Flask-SQLAlchemy 3.x ignores it; put {option} in ENGINE_OPTIONS)"
+                f"{key}: Flask-SQLAlchemy 3.x ignores it (2.x read it); "
+                f"put {option} in SQLALCHEMY_ENGINE_OPTIONS"
             )
     uri = config.get("SQLALCHEMY_DATABASE_URI")
     if isinstance(uri, str) and "://" in uri:
@@ -299,7 +300,15 @@ def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
     size = int(settings.options.get("pool_size", SQLALCHEMY_POOL_DEFAULTS["pool_size"]))
     overflow = int(settings.options.get("max_overflow", SQLALCHEMY_POOL_DEFAULTS["max_overflow"]))
     peak = (size + max(overflow, 0)) * settings.workers
-    if server.max_connections:
+    if overflow < 0:
+        add(
+            "critical" if server.max_connections else "warning",
+            "pool size × workers vs max_connections",
+            f"max_overflow={overflow}: no limit, so {settings.workers} worker(s) can open any number of "
+            f"connections; max_connections={server.max_connections or 'unknown'}",
+            "08_web_apps",
+        )
+    elif server.max_connections:
         severity = (
             "critical"
             if peak > server.max_connections
@@ -347,7 +356,7 @@ def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
             "07_packets_and_timeouts",
         )
     for item in settings.ignored:
-        add("critical", "ignored setting", item, "08_web_apps")
+        add("warning", "ignored setting", item, "08_web_apps")
     for item in settings.unknown:
         add("info", "unknown option", f"{item!r} is not an engine option the check knows; not used", "")
     out = pd.DataFrame(rows, columns=FINDING_COLUMNS)

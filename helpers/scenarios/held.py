@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..lab import Lab
 from ..progress import ticks
 from .core import NO_FIX, Fix, Trial, each, scenario
-from .idle import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT
+from .idle import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
 
 #: Seconds of non-database work: longer than WAIT_TIMEOUT.
 WORK = WAIT_TIMEOUT + 1.0
@@ -41,7 +41,7 @@ SESSION_WAIT = 10
     params={"wait_timeout": WAIT_TIMEOUT, "work": WORK},
 )
 def long_work(lab: Lab, trials: list[Trial], wait_timeout: float, work: float) -> None:
-    with lab.globals(wait_timeout=max(1, round(wait_timeout))):
+    with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
         held = {}
         for trial in trials:
             conn = trial.checkout()

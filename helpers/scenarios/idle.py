@@ -38,14 +38,14 @@ PRE_PING = Fix("pool_pre_ping", {"pool_pre_ping": True})
     params={"wait_timeout": WAIT_TIMEOUT, "idle": WAIT_TIMEOUT + 1},
 )
 def idle(lab: Lab, trials: list[Trial], wait_timeout: float, idle: float) -> None:
-    with lab.globals(wait_timeout=_whole(wait_timeout)):
+    with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
         each(trials, "first query")
-        wait(idle, f"idle {idle:g}s (wait_timeout={_whole(wait_timeout)}s)")
+        wait(idle, f"idle {idle:g}s (wait_timeout={whole_seconds(wait_timeout)}s)")
         each(trials, "after idle")
         each(trials, "next checkout")
 
 
-def _whole(seconds: float) -> int:
+def whole_seconds(seconds: float) -> int:
     """``wait_timeout`` is whole seconds on the server (at least 1)."""
     return max(1, round(seconds))
 
@@ -69,7 +69,7 @@ HOLD = 1.3
     params={"wait_timeout": WAIT_TIMEOUT, "hold": HOLD},
 )
 def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: float) -> None:
-    with lab.globals(wait_timeout=_whole(wait_timeout)):
+    with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
         each(trials, "first query")
         wait(hold, "idle in the pool")
         held = [(trial, trial.checkout()) for trial in trials]
