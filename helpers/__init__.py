@@ -11,12 +11,17 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+import pandas as pd
+
 from . import bench
 from .config import LabConfig
 from .drivers import DISCONNECT_CODES, DRIVERS, describe_error
 from .errors import LabError
 from .lab import Lab, server_id, start_lab
 from .scenarios import SCENARIOS, Fix, recycle_by_age, run, run_all, summarize, timeout_scopes, watch_idle
+
+# The lessons quote the texts in their tables (error messages, error-log lines): show them whole.
+pd.set_option("display.max_colwidth", None)
 
 __all__ = [
     "DISCONNECT_CODES",

@@ -40,9 +40,16 @@ def progress_enabled() -> bool:
     return os.environ.get("LAB_PROGRESS", "1") != "0"
 
 
-def _bar(seconds: float, desc: str, counts_down: bool = True) -> tqdm:
-    """A progress bar in seconds that disappears when done (``LAB_PROGRESS=0``: none)."""
-    return tqdm(
+@contextmanager
+def _bar(seconds: float, desc: str, counts_down: bool = True) -> Iterator[tqdm]:
+    """A progress bar in seconds that disappears when done (``LAB_PROGRESS=0``: none).
+
+    A wait that ends early by design (its condition came true, its last tick) has
+    finished: the bar's total becomes what was done, so a notebook does not paint it
+    red as it does a bar closed short of its total. Only a wait that an exception
+    ends keeps the red bar: that one did fail.
+    """
+    bar = tqdm(
         total=round(seconds, 1),
         desc=desc,
         unit="s",
@@ -50,6 +57,18 @@ def _bar(seconds: float, desc: str, counts_down: bool = True) -> tqdm:
         disable=not progress_enabled() or getattr(_local, "listener", None) is not None,
         leave=False,
     )
+    try:
+        yield bar
+    except GeneratorExit:  # the loop over ticks() stopped early: finished, not failed
+        bar.total = bar.n
+        raise
+    except BaseException:
+        bar.close()
+        raise
+    else:
+        bar.total = bar.n
+    finally:
+        bar.close()
 
 
 def wait(seconds: float, desc: str = "waiting") -> float:

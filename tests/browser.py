@@ -3,6 +3,7 @@ way a user starts them, and nothing left running afterwards."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import pytest
 
 from .conftest import REPO
 
+READY = 120_000  # ms: a page with a fresh kernel on a loaded 2-core machine
 ARTIFACTS = REPO / "artifacts"  # git-ignored: screenshots for a person to look at
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: Pages may ask a CDN for fonts; everything else stays on 127.0.0.1.
@@ -102,10 +104,23 @@ def served(command: Sequence[str], env: dict[str, str]) -> Iterator[subprocess.P
 
 
 def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
-    ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     # Pages scroll inside their own panels: grow the viewport to the tallest one first.
     tallest = page.evaluate("Math.max(...Array.from(document.querySelectorAll('*'), e => e.scrollHeight))")
-    page.set_viewport_size({"width": page.viewport_size["width"], "height": min(int(tallest) + 40, 8000)})
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": min(int(tallest) + 40, 12000)})
+    page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+    page.wait_for_timeout(300)  # let the panel lay out at its new height
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def kernel_idle(base: str, token: str, notebook: str, page) -> None:  # type: ignore[no-untyped-def]
+    """Until the notebook's kernel is connected and idle (the toolbar says idle too early)."""
+    for _ in range(int(READY / 500)):
+        sessions = json.loads(http_ok(f"{base}/api/sessions?token={token}"))
+        kernel = next((s["kernel"] for s in sessions if s["path"].endswith(notebook)), None)
+        if kernel and kernel["execution_state"] == "idle" and kernel.get("connections", 0) >= 1:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no idle kernel for {notebook}")

@@ -4,7 +4,6 @@ started as a user starts them: ``python -m helpers playground`` (``make playgrou
 
 from __future__ import annotations
 
-import json
 import secrets
 import sys
 from pathlib import Path
@@ -13,13 +12,12 @@ import pytest
 
 from helpers import Lab
 
-from .browser import free_port, http_ok, launch, local_only, served, shot, wait_for_port
+from .browser import READY, free_port, http_ok, kernel_idle, launch, local_only, served, shot, wait_for_port
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser tests skipped: playwright not installed"
 )
 
-READY = 120_000  # ms: a page with a fresh kernel on a loaded 2-core machine
 RUN = 90_000
 
 
@@ -84,17 +82,6 @@ def test_two_tabs_queue_instead_of_spoiling_each_other(voila: str, browser) -> N
     shot(second, "voila-second-tab")
 
 
-def _kernel_idle(base: str, token: str, notebook: str, page) -> None:  # type: ignore[no-untyped-def]
-    """Until the notebook's kernel is connected and idle (the toolbar says idle too early)."""
-    for _ in range(int(READY / 500)):
-        sessions = json.loads(http_ok(f"{base}/api/sessions?token={token}"))
-        kernel = next((s["kernel"] for s in sessions if s["path"].endswith(notebook)), None)
-        if kernel and kernel["execution_state"] == "idle" and kernel.get("connections", 0) >= 1:
-            return
-        page.wait_for_timeout(500)
-    raise AssertionError(f"no idle kernel for {notebook}")
-
-
 def test_make_lab_serves_the_lessons_and_the_playground(
     lab: Lab, lab_env: dict[str, str], browser, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -113,14 +100,14 @@ def test_make_lab_serves_the_lessons_and_the_playground(
         assert b"00_start_here" in http_ok(f"{base}/api/contents?token={token}")
         page = browser.new_page()
         page.goto(f"{base}/lab/tree/00_start_here.ipynb?token={token}", timeout=READY)
-        _kernel_idle(base, token, "00_start_here.ipynb", page)
+        kernel_idle(base, token, "00_start_here.ipynb", page)
         page.locator(".jp-RenderedMarkdown h1", has_text="Start here").wait_for(timeout=READY)
         assert page.locator(".jp-Dialog").count() == 0, "a dialog (Select Kernel?) opened"
         assert "Jupyter news" not in str(page.locator("body").text_content())
         shot(page, "lab-00_start_here")
 
         page.goto(f"{base}/lab/tree/playground.ipynb?token={token}", timeout=READY)
-        _kernel_idle(base, token, "playground.ipynb", page)
+        kernel_idle(base, token, "playground.ipynb", page)
         assert page.locator(".jp-Dialog").count() == 0
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()

@@ -1,0 +1,128 @@
+"""Every lesson as a reader sees it: opened in JupyterLab (started as ``make lab`` starts it),
+all cells run in Debian's chromium, then judged as a reader would: no error or stderr box, no
+dialog, no progress bar left red, every plot there. A full-length screenshot of each goes to
+``artifacts/lessons/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers import Lab
+
+from .browser import READY, free_port, http_ok, kernel_idle, launch, local_only, served, shot, wait_for_port
+from .conftest import REPO
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="browser tests skipped: playwright not installed"
+)
+
+LESSONS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+#: The longest lesson (12_matrix) runs about a minute alone; allow for a loaded machine.
+RUN_ALL = 300_000
+PROMPT = re.compile(r"^\[\d+\]:$")
+#: The notebook on screen (JupyterLab keeps other tabs in the DOM, hidden).
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+#: Render every cell, not only those on screen, so the whole lesson can be checked and shot.
+SETTINGS = {"@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"}}
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``python -m helpers lab`` (what ``make lab`` runs), after ``make notebooks``."""
+    subprocess.run(["make", "-s", "notebooks"], cwd=REPO, check=True, capture_output=True)
+    settings = tmp_path_factory.mktemp("lab-settings")
+    for name, value in SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "LAB_BACKEND": lab.backend.name,
+        "LAB_HOME": str(lab.backend.config.home),
+        "JUPYTER_TOKEN": token,
+        "BROWSER": "true",
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path_factory.mktemp("workspaces")),
+    }
+    if lab.backend.name == "docker":
+        env["LAB_PORT"] = str(lab.backend.port)
+    with served([sys.executable, "-m", "helpers", "lab", "--port", str(port)], env) as process:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}", token
+
+
+@pytest.fixture(scope="module")
+def context(jupyterlab: tuple[str, str]):  # type: ignore[no-untyped-def]
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch(playwright)
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        local_only(context)
+        yield context
+        context.close()
+        chromium.close()
+
+
+@pytest.fixture
+def page(jupyterlab: tuple[str, str], context):  # type: ignore[no-untyped-def]
+    """A tab per lesson; closed without JupyterLab's "leave the page?" question, then the
+    lesson's kernel is shut down so that one kernel runs at a time."""
+    base, token = jupyterlab
+    tab = context.new_page()
+    yield tab
+    tab.close(run_before_unload=False)
+    for session in json.loads(http_ok(f"{base}/api/sessions?token={token}")):
+        context.request.delete(f"{base}/api/sessions/{session['id']}?token={token}")
+
+
+def run_all_and_wait(base: str, token: str, notebook: str, page) -> None:  # type: ignore[no-untyped-def]
+    # a workspace of its own: JupyterLab would otherwise reopen the earlier lessons beside it
+    page.goto(
+        f"{base}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}?reset&token={token}", timeout=READY
+    )
+    kernel_idle(base, token, notebook, page)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+    prompts = page.locator(f"{PANEL} .jp-CodeCell .jp-InputArea-prompt")
+    for _ in range(RUN_ALL // 1000):
+        page.wait_for_timeout(1000)
+        texts = [t.strip() for t in prompts.all_text_contents()]  # textContent: off-screen cells too
+        if texts and all(PROMPT.match(t) for t in texts):
+            kernel_idle(base, token, notebook, page)
+            return
+    raise AssertionError(f"{notebook}: not every cell ran in {RUN_ALL // 1000} s: {texts}")
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_reads_well_in_jupyterlab(jupyterlab: tuple[str, str], page, lesson: str) -> None:  # type: ignore[no-untyped-def]
+    base, token = jupyterlab
+    notebook = f"{lesson}.ipynb"
+    run_all_and_wait(base, token, notebook, page)
+    outputs = page.locator(f"{PANEL} .jp-OutputArea-output")
+    stderr = outputs.locator('[data-mime-type="application/vnd.jupyter.stderr"]')
+    assert stderr.count() == 0, f"error or stderr output: {stderr.all_text_contents()[:3]}"
+    assert page.locator(".jp-Dialog").count() == 0, "a dialog is open"
+    red = outputs.locator(".progress-bar-danger, .widget-progress .progress-bar-danger")
+    assert red.count() == 0, "a progress bar was left red after a clean run"
+    images = outputs.locator("img")
+    broken = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
+        ".filter(img => !(img.complete && img.naturalWidth > 0)).length"
+    )
+    assert broken == 0, "a plot image did not load"
+    assert images.count() >= (0 if lesson.startswith("00") else 1), "every lesson shows at least one plot"
+    shot(page, f"lessons/{lesson}")
+
+
+def test_lessons_found() -> None:
+    assert LESSONS[:2] == ["00_start_here", "01_reproduce"] and len(LESSONS) >= 13
+    assert Path(REPO / "notebooks" / "playground.py").exists()
