@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from . import bench, runbook, serve
-from .backends import ComposeBackend, choose_backend
+from .backends import choose_backend
 from .config import LabConfig
 from .drivers import DRIVERS
 from .errors import LabError
@@ -63,10 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     backend = choose_backend(_config(args))
-    if isinstance(backend, ComposeBackend):
-        backend.stop(volumes=args.volumes)
-    else:
-        backend.stop()
+    backend.stop(volumes=args.volumes)
     _out(f"lab down ({backend.name})")
     return 0
 
@@ -190,7 +187,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start the lab and leave it running").set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the lab")
-    down.add_argument("--volumes", action="store_true", help="docker: also remove the data volume")
+    down.add_argument("--volumes", action="store_true", help="also remove the server's data")
     down.set_defaults(func=cmd_down)
     status = sub.add_parser("status", help="where the lab is and whether it runs (exit 1 if not)")
     status.add_argument("--json", action="store_true")

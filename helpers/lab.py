@@ -76,10 +76,10 @@ class Lab:
         log.info("lab %s on %s:%s", "started" if started else "found", backend.host, backend.port)
         return lab
 
-    def stop(self, **kwargs: Any) -> None:
-        """Stop the server and leave nothing running (``down``)."""
+    def stop(self, volumes: bool = False) -> None:
+        """Stop the server and leave nothing running (``down``); ``volumes`` also removes its data."""
         self._close_admin()
-        self.backend.stop(**kwargs)
+        self.backend.stop(volumes=volumes)
         if self.owned:
             atexit.unregister(self.stop)
             self.owned = False

@@ -248,7 +248,7 @@ class Playground:
         )  # fmt: skip
         shown = {k: v for k, v in options.items() if DEFAULT_POOL.get(k) != v}
         label = ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
-        return name, drivers, Fix(label, options, prevents=False), timings
+        return name, drivers, Fix(label, options, prevents=None), timings
 
     # -- running -----------------------------------------------------------------------------
     @property
@@ -365,7 +365,7 @@ class Playground:
         data = base64.b64encode(table.to_csv(index=False).encode()).decode()
         self.export.value = (
             f"<a download='playground-history.csv' href='data:text/csv;base64,{data}'>"
-            f"⬇ export the history as CSV ({len(table)} runs)</a>"
+            f"⬇ export the history as CSV ({len(table)} run{'s' if len(table) != 1 else ''})</a>"
         )
 
     def history_frame(self) -> pd.DataFrame:

@@ -62,7 +62,7 @@ def lab(lab_home: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
     try:
         yield lab
     finally:
-        lab.stop(**({"volumes": True} if backend == "docker" else {}))
+        lab.stop(volumes=True)
 
 
 @pytest.fixture

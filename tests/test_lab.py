@@ -164,3 +164,13 @@ def test_bad_configuration_is_refused() -> None:
         LabConfig(backend="kubernetes")
     with pytest.raises(LabError, match="needs LAB_URL"):
         choose_backend(LabConfig(backend="external"))
+
+
+def test_every_backend_stops_the_same_way() -> None:
+    import inspect
+
+    from helpers.backends import ComposeBackend, ExternalBackend, LocalBackend
+
+    for backend in (LocalBackend, ComposeBackend, ExternalBackend):
+        params = inspect.signature(backend.stop).parameters
+        assert list(params) == ["self", "volumes"], backend

@@ -75,3 +75,23 @@ def test_unknown_names_are_clear(lab: Lab) -> None:
         run("idle", lab, fixes=["nope"])
     with pytest.raises(ValueError, match="unknown driver"):
         run("idle", lab, drivers=["psycopg"])
+
+
+def test_a_fix_naming_an_unknown_pattern_is_refused_at_registration() -> None:
+    from helpers.scenarios import Fix, scenario
+
+    with pytest.raises(ValueError, match="names pattern 'relase'; known: release"):
+        scenario("typo", "a typo", [Fix("release", pattern="relase")], patterns={"release"})(
+            lambda lab, t: None
+        )
+    assert "typo" not in SCENARIOS
+
+
+def test_summarize_judges_a_callers_fix_by_its_own_prevents(lab: Lab) -> None:
+    from helpers.scenarios import Fix
+
+    mine = Fix("mine: pre-ping, claimed not to help", {"pool_pre_ping": True}, prevents=False)
+    tried = Fix("mine: just trying", {"pool_pre_ping": True}, prevents=None)
+    summary = summarize(run("idle", lab, drivers=["pymysql"], fixes=[mine, tried])).set_index("fix")
+    assert summary.loc[mine.name, "ok"] and summary.loc[mine.name, "as_expected"] is False
+    assert summary.loc[tried.name, "as_expected"] is None

@@ -65,8 +65,9 @@ class Backend(ABC):
         """Bring the server up; return True if this call started it, False if it was up."""
 
     @abstractmethod
-    def stop(self) -> None:
-        """Stop the server and leave no process or container behind."""
+    def stop(self, volumes: bool = False) -> None:
+        """Stop the server and leave no process or container behind; ``volumes`` also
+        removes the server's data (the docker volume, the local data directory)."""
 
     @abstractmethod
     def restart(self) -> None:

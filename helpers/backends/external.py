@@ -70,8 +70,8 @@ class ExternalBackend(Backend):
             ) from None
         return False
 
-    def stop(self) -> None:
-        """Nothing to stop: the lab did not start this server."""
+    def stop(self, volumes: bool = False) -> None:
+        """Nothing to stop, and nothing to remove: the lab did not start this server."""
 
     def restart(self) -> None:
         raise LabError("the lab cannot restart an external server; use the docker or local backend")

@@ -79,6 +79,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+#: Seconds mariadbd gets to shut down on SIGTERM before SIGKILL.
+STOP_TIMEOUT = 30.0
+
+
 class LocalBackend(Backend):
     name = "local"
 
@@ -232,7 +236,8 @@ class LocalBackend(Backend):
             raise
         log.info("local MariaDB pid %s ready on 127.0.0.1:%s", proc.pid, port)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, volumes: bool = False) -> None:
+        timeout = STOP_TIMEOUT
         pid = self.pid
         if pid is not None and pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
@@ -245,6 +250,8 @@ class LocalBackend(Backend):
                 os.kill(pid, signal.SIGKILL)
         self._reap()
         self.state_path.unlink(missing_ok=True)
+        if volumes:
+            shutil.rmtree(self.datadir, ignore_errors=True)
 
     def _reap(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:

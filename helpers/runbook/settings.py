@@ -402,7 +402,7 @@ def replay(
         raise LabError(f"wait_timeout={server_wait_timeout}: must be positive")
     options = scaled_options(settings, server_wait_timeout, WAIT_TIMEOUT)
     label = ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"
-    fix = Fix(f"your settings ({label})", options)
+    fix = Fix(f"your settings ({label})", options, prevents=None)
     rows = pd.concat([run(name, lab, drivers=drivers, fixes=[fix]) for name in names], ignore_index=True)
     summary = summarize(rows)
     factor = WAIT_TIMEOUT / server_wait_timeout

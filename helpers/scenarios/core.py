@@ -44,6 +44,7 @@ COLUMNS = [
     "invalidated",
     "latency",
     "error_text",
+    "prevents",
 ]
 
 #: The statement a step runs unless told otherwise: cheap, and it names the connection.
@@ -73,12 +74,14 @@ class Fix:
     ``options`` go to ``create_engine``; ``on_connect`` statements run on every new
     DBAPI connection (a ``connect`` event); ``pattern`` names an application-code
     change the scenario's body carries out (e.g. ``"release"``: give the connection
-    back during long work).
+    back during long work); a scenario declares the patterns its body knows, and a
+    fix naming any other is refused at registration.
     """
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
-    prevents: bool = True
+    #: True: the failure must not happen; False: it must; None: unknown (a setting being tried).
+    prevents: bool | None = True
     on_connect: tuple[str, ...] = ()
     pattern: str | None = None
 
@@ -194,6 +197,7 @@ class Trial:
             "invalidated": False,
             "latency": round(time.monotonic() - start, 4),
             "error_text": None,
+            "prevents": self.fix.prevents,
         }
         if exc is not None:
             info = exc if isinstance(exc, ErrorInfo) else describe_error(exc)
@@ -241,11 +245,19 @@ def scenario(
     fixes: Sequence[Fix],
     codes: frozenset[int | None] = DISCONNECT_CODES,
     params: dict[str, float] | None = None,
+    patterns: set[str] | frozenset[str] = frozenset(),
 ) -> Callable[[Callable[..., None]], Scenario]:
     """Decorator: register ``body(lab, trials, **params)`` as scenario ``name``; ``params``
-    are its timings in seconds (e.g. ``wait_timeout``, ``idle``) with their defaults."""
+    are its timings in seconds (e.g. ``wait_timeout``, ``idle``) with their defaults;
+    ``patterns`` the application-code changes (``Fix.pattern``) its body carries out."""
 
     def register(body: Callable[..., None]) -> Scenario:
+        for fix in fixes:
+            if fix.pattern is not None and fix.pattern not in patterns:
+                known = ", ".join(sorted(patterns)) or "none"
+                raise ValueError(
+                    f"scenario {name!r}: fix {fix.name!r} names pattern {fix.pattern!r}; known: {known}"
+                )
         entry = Scenario(name, title, tuple(fixes), body, frozenset(codes), dict(params or {}))
         SCENARIOS[name] = entry
         return entry
@@ -333,14 +345,15 @@ def _fix_named(entry: Scenario, name: str) -> Fix:
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per scenario × driver × fix: did it stay clean, and if not, the first error."""
+    """One line per scenario × driver × fix: did it stay clean, and if not, the first error.
+    ``as_expected`` compares that with the trial's own ``Fix.prevents`` (None where unknown)."""
     out = []
-    expected = {(s.name, f.name): f.prevents for s in SCENARIOS.values() for f in s.fixes}
     for (name, driver, fix), group in rows.groupby(["scenario", "driver", "fix"], sort=False):
         errors = group[group["outcome"] == "error"]
         first = errors.iloc[0] if len(errors) else None
         ok = first is None
-        prevents = expected.get((name, fix))
+        declared = group["prevents"].iloc[0]
+        prevents = None if declared is None or pd.isna(declared) else bool(declared)
         out.append(
             {
                 "scenario": name,

@@ -49,6 +49,7 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
     ],
     # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
     codes=frozenset({2006, 2013, 2014, None}),
+    patterns={"dispose"},
 )
 def fork(lab: Lab, trials: list[Trial]) -> None:
     ctx = mp.get_context("fork")

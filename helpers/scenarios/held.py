@@ -39,6 +39,7 @@ SESSION_WAIT = 10
         ),
     ],
     params={"wait_timeout": WAIT_TIMEOUT, "work": WORK},
+    patterns={"release", "keepalive"},
 )
 def long_work(lab: Lab, trials: list[Trial], wait_timeout: float, work: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):

@@ -35,6 +35,7 @@ RAISED_TIMEOUT = Fix(
     "keepalive",
     f"The pool idles {IDLE:g}s: a keep-alive job, or a wait_timeout raised to {RAISED}s",
     fixes=[NO_FIX, KEEPALIVE, RAISED_TIMEOUT],
+    patterns={"keepalive"},
 )
 def keepalive(lab: Lab, trials: list[Trial]) -> None:
     with lab.globals(wait_timeout=WAIT_TIMEOUT), contextlib.ExitStack() as jobs:

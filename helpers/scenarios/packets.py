@@ -36,6 +36,7 @@ READER_PAUSE = 2.5  # seconds the reader stops reading; net_write_timeout is 1
         Fix("max_allowed_packet raised to 16 MiB (server)", pattern="raise"),
         Fix("256 KiB chunks, one row each", pattern="chunked"),
     ],
+    patterns={"raise", "chunked"},
 )
 def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)
@@ -79,6 +80,7 @@ def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
             "session net_write_timeout=10 (connect event)", on_connect=("SET SESSION net_write_timeout = 10",)
         ),
     ],
+    patterns={"buffered"},
 )
 def net_write_timeout(lab: Lab, trials: list[Trial]) -> None:
     query = text(f"SELECT seq, REPEAT('x', 1000) FROM seq_1_to_{STREAM_ROWS}")

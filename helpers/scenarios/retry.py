@@ -45,6 +45,7 @@ retrying = retry(
         Fix("read, retried", pattern="read"),
     ],
     codes=frozenset({*DISCONNECT_CODES, None}),  # None: a duplicated row
+    patterns={"retry", "idempotent", "read"},
 )
 def commit_in_doubt(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)

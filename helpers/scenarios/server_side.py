@@ -63,6 +63,7 @@ def kill_mid_query(lab: Lab, trials: list[Trial]) -> None:
         Fix(PRE_PING.name, PRE_PING.options, prevents=False),
         Fix("commit before idling", pattern="commit"),
     ],
+    patterns={"commit"},
 )
 def idle_transaction(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)

@@ -55,6 +55,7 @@ def _idle_requests(lab: Lab, clients: dict[Trial, Any]) -> None:
         Fix("remove() at teardown + pool_pre_ping", PRE_PING.options, pattern="remove"),
     ],
     codes=STUCK,
+    patterns={"remove"},
 )
 def flask_scoped_session(lab: Lab, trials: list[Trial]) -> None:
     apps = {t: webapps.flask_scoped_session_app(t.engine, t.fix.pattern == "remove") for t in trials}
@@ -95,6 +96,7 @@ def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
         Fix("Session per request (yield, close), pool_pre_ping", PRE_PING.options),
     ],
     codes=STUCK,
+    patterns={"shared"},
 )
 def fastapi_session(lab: Lab, trials: list[Trial]) -> None:
     apps = {t: webapps.fastapi_app(t.engine, per_request=t.fix.pattern != "shared") for t in trials}
@@ -121,6 +123,7 @@ WORKERS = 3
         Fix("scoped_session, remove() at teardown", POOL, pattern="remove"),
     ],
     codes=frozenset({None}),  # sqlalchemy.exc.TimeoutError: QueuePool limit ... reached
+    patterns={"remove"},
 )
 def pool_exhaustion(lab: Lab, trials: list[Trial]) -> None:
     """Worker threads of a threaded server, each with its thread-local session.
