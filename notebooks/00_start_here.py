@@ -13,10 +13,28 @@
 # | `01_reproduce` | an idle pooled connection dies; 2006 and 2013 with both drivers; the server's evidence |
 # | `02_pool_recycle` | recycle connections before the server drops them, and why the margin matters |
 # | `03_pool_pre_ping` | test each connection at checkout; survive a restart; what it costs |
+# | `04_long_work` | a 2006/2013 in the *middle* of a request: work while holding a connection |
+# | `05_interactive_timeout` | why the `mysql` CLI shows another timeout; the `client_flag` trap |
+# | `06_server_kills` | KILL, restart, `idle_transaction_timeout`; the Session that needs a rollback |
+# | `07_packets_and_timeouts` | `max_allowed_packet`, `read_timeout`, `net_write_timeout`, a frozen server |
+# | `08_web_apps` | Flask `scoped_session`, Flask-SQLAlchemy options, FastAPI sessions, pool exhaustion |
+# | `09_keepalive_vs_timeout` | a keep-alive job or a higher `wait_timeout`? |
+# | `10_fork` | a pool inherited across `fork()` |
+# | `11_retry` | when a retry is safe: a COMMIT in doubt |
+# | `12_matrix` | every cause × fix × driver on one page |
+# | `runbook` | for an incident: your error text and server in, the likely cause and its fix out |
+# | `playground` | any setting against any cause, with controls (also `make playground`) |
 #
 # **Prerequisites.** `make setup` (or `make lab`) has installed everything. The lab starts MariaDB
 # with `docker compose` where a Docker engine answers, and otherwise a private `mariadbd` from the
 # installed server binaries, on its own port and data directory. It never touches another server.
+
+# %% [markdown]
+# **Before you start:** nothing: start here.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** a few seconds, measured in the lab's browser tests.
+
+# %% tags=["parameters"]
+variables = "%timeout%"  # which server variables to show (a LIKE pattern)
 
 # %%
 import pandas as pd
@@ -48,7 +66,7 @@ pd.DataFrame({driver: [str(lab.url(driver))] for driver in helpers.DRIVERS}, ind
 # night". The notebooks lower it to 2 s.
 
 # %%
-lab.variables("%timeout%")
+lab.variables(variables)
 
 # %% [markdown]
 # The status counters the notebooks watch: `Aborted_clients` counts connections the server closed
@@ -69,3 +87,11 @@ lab.status()
 # - Know your server's `wait_timeout` (and `interactive_timeout`): `SHOW GLOBAL VARIABLES LIKE '%timeout%'`.
 # - Watch `Aborted_clients`: it rises each time the server drops a connection its client left idle.
 # - Next: `01_reproduce`.
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** `01_reproduce`.
+#
+# - [MariaDB server system variables](https://mariadb.com/kb/en/server-system-variables/)
+# - [SQLAlchemy: Dealing with Disconnects](https://docs.sqlalchemy.org/en/20/core/pooling.html#dealing-with-disconnects)

@@ -10,14 +10,22 @@
 #
 # We set `wait_timeout` to 2 s, so the quiet night lasts 3 seconds.
 
+# %% [markdown]
+# **Before you start:** `00_start_here`.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about 15 s, measured in the lab's browser tests.
+
+# %% tags=["parameters"]
+drivers = None  # both drivers; ["pymysql"] runs one
+
 # %%
 import pandas as pd
 
 import helpers
 from helpers import plots
+from helpers.record import outcomes, record
 
 lab = helpers.start_lab()
-WAIT_TIMEOUT = helpers.scenarios.idle.WAIT_TIMEOUT
+WAIT_TIMEOUT = helpers.scenarios.WAIT_TIMEOUT
 
 # %% [markdown]
 # ## Global versus session
@@ -58,12 +66,16 @@ samples.groupby("present").agg(first_seen=("t", "min"), last_seen=("t", "max"), 
 
 # %%
 before = lab.status()
-rows = helpers.run("idle", lab, fixes=["none"])
+rows = helpers.run("idle", lab, drivers=drivers, fixes=["none"])
 after = lab.status()
 rows[["time", "step", "driver", "connection_id", "outcome", "error_class", "error_code", "message"]]
 
 # %%
 plots.timeline(rows, wait_timeout=WAIT_TIMEOUT)
+
+
+# %%
+record("the idle failure", idle=outcomes(helpers.summarize(rows)))
 
 # %% [markdown]
 # What to read in it:
@@ -86,6 +98,16 @@ after - before
 # %%
 pd.DataFrame({"error log": lab.error_log(4, contains="Aborted connection")})
 
+
+# %%
+record(
+    "the server's evidence",
+    aborted_clients=int((after - before)["Aborted_clients"].iloc[0]),
+    timeout_line=any(
+        "Got timeout reading" in line for line in lab.error_log(4, contains="Aborted connection")
+    ),
+)
+
 # %% [markdown]
 # `Got timeout reading communication packets` is the server's side of the same event: it waited
 # `wait_timeout` for a command and gave up.
@@ -93,15 +115,20 @@ pd.DataFrame({"error log": lab.error_log(4, contains="Aborted connection")})
 # ## 2006 or 2013?
 #
 # The blogs say PyMySQL gives 2006 when *sending* the query fails and 2013 when *reading* the
-# answer fails. Both happen; which one depends on how the socket was closed. When the server drops
+# answer fails, which is what its code does (`pymysql/connections.py`: `_write_bytes` raises
+# `CR_SERVER_GONE_ERROR`, `_read_bytes` raises `CR_SERVER_LOST`). Both happen; which one depends on how the socket was closed. When the server drops
 # an idle connection here, the client's write already fails (the socket was reset), so both drivers
 # give 2006 every time in this lab. When the server **restarts**, it closes connections in an
 # orderly way: the write succeeds, the answer never comes, and both drivers give 2013.
 
 # %%
-restart_rows = helpers.run("restart", lab, fixes=["none"])
+restart_rows = helpers.run("restart", lab, drivers=drivers, fixes=["none"])
 both = pd.concat([rows, restart_rows])
 both[both["outcome"] == "error"][["scenario", "driver", "error_class", "error_code", "message"]]
+
+
+# %%
+record("the restart failure", restart=outcomes(helpers.summarize(restart_rows)))
 
 # %% [markdown]
 # ## In production
@@ -111,3 +138,14 @@ both[both["outcome"] == "error"][["scenario", "driver", "error_class", "error_co
 # - `Aborted_clients` rising together with the errors, and `Got timeout reading communication packets`
 #   in the error log, confirm it from the server side.
 # - The fixes: `02_pool_recycle` and `03_pool_pre_ping`.
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** `02_pool_recycle`.
+#
+# - [MySQL manual: MySQL server has gone away](https://dev.mysql.com/doc/refman/8.0/en/gone-away.html)
+# - [MySQL manual: Lost connection to MySQL server](https://dev.mysql.com/doc/refman/8.0/en/error-lost-connection.html)
+# - [MariaDB: `wait_timeout`](https://mariadb.com/kb/en/server-system-variables/#wait_timeout)
+# - [PyMySQL: connections](https://pymysql.readthedocs.io/en/latest/modules/connections.html)
+# - [mysqlclient user guide](https://mysqlclient.readthedocs.io/user_guide.html)

@@ -11,14 +11,26 @@
 #
 # `long_work`: query, 3 s of non-database work (`wait_timeout` = 2 s), query again.
 
+# %% [markdown]
+# **Before you start:** `01_reproduce`, `02_pool_recycle`, `03_pool_pre_ping`.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** under 15 s, measured in the lab's browser tests.
+
+# %% tags=["parameters"]
+drivers = None  # both drivers; ["pymysql"] runs one
+
 # %%
 import helpers
 from helpers import plots
+from helpers.record import outcomes, record
 
 lab = helpers.start_lab()
-rows = helpers.run("long_work", lab)
+rows = helpers.run("long_work", lab, drivers=drivers)
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="Query, 3 s of other work on the same connection, query")
+
+
+# %%
+record("each fix, per driver", outcomes=outcomes(helpers.summarize(rows)))
 
 # %% [markdown]
 # `pool_pre_ping` and `pool_recycle` fail, as predicted: nothing checks the connection out in
@@ -31,7 +43,7 @@ plots.outcome_grid(summary, title="Query, 3 s of other work on the same connecti
 #   a `connect` event running `SET SESSION wait_timeout = 10`, or the driver's `init_command`.
 
 # %%
-plots.timeline(rows[rows["step"] != "keep-alive"], wait_timeout=2)
+plots.timeline(rows[rows["step"] != "keep-alive"], wait_timeout=helpers.scenarios.WAIT_TIMEOUT)
 
 # %%
 rows[rows["outcome"] == "error"][["driver", "fix", "step", "error_code", "message"]]
@@ -43,3 +55,12 @@ rows[rows["outcome"] == "error"][["driver", "fix", "step", "error_code", "messag
 #   `wait_timeout` (`connect` event or `connect_args={"init_command": "SET SESSION wait_timeout=..."}`)
 #   without changing the server for everyone.
 # - A 2013 in the middle of a request, with pre-ping on, points here (or to `read_timeout`, `07`).
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** `05_interactive_timeout`.
+#
+# - [MySQL manual: MySQL server has gone away](https://dev.mysql.com/doc/refman/8.0/en/gone-away.html)
+# - [MariaDB: `wait_timeout`](https://mariadb.com/kb/en/server-system-variables/#wait_timeout)
+# - [SQLAlchemy: Dealing with Disconnects](https://docs.sqlalchemy.org/en/20/core/pooling.html#dealing-with-disconnects)

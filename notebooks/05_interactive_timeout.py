@@ -8,9 +8,17 @@
 # `wait_timeout`: `interactive_timeout` if the client sets the `CLIENT_INTERACTIVE` flag,
 # `wait_timeout` otherwise. Here `wait_timeout` = 2 s and `interactive_timeout` = 60 s.
 
+# %% [markdown]
+# **Before you start:** `01_reproduce`.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** under 15 s, measured in the lab's browser tests.
+
+# %% tags=["parameters"]
+drivers = None  # both drivers; ["pymysql"] runs one
+
 # %%
 import helpers
 from helpers import plots
+from helpers.record import outcomes, record
 from helpers.scenarios import interactive
 
 lab = helpers.start_lab()
@@ -27,8 +35,12 @@ interactive.timeout_by_client(lab)
 # Both drivers take a `client_flag`. With `CLIENT_INTERACTIVE` the idle connection survives:
 
 # %%
-rows = helpers.run("interactive_timeout", lab)
+rows = helpers.run("interactive_timeout", lab, drivers=drivers)
 plots.outcome_grid(helpers.summarize(rows), title="Idle 3 s; wait_timeout=2, interactive_timeout=60")
+
+
+# %%
+record("each fix, per driver", outcomes=outcomes(helpers.summarize(rows)))
 
 # %% [markdown]
 # ## The trap: `connect_args={"client_flag": ...}` replaces SQLAlchemy's flags
@@ -50,3 +62,12 @@ interactive.found_rows_trap(lab)
 # - Read timeouts from the application's own connection: `SELECT @@session.wait_timeout`.
 # - Prefer a session `wait_timeout` (`init_command`, `04`) to the interactive flag.
 # - If you do pass `client_flag`, OR in `CLIENT.FOUND_ROWS`.
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** `06_server_kills`.
+#
+# - [MariaDB: `interactive_timeout`](https://mariadb.com/kb/en/server-system-variables/#interactive_timeout)
+# - [MariaDB: `wait_timeout`](https://mariadb.com/kb/en/server-system-variables/#wait_timeout)
+# - [PyMySQL: connections](https://pymysql.readthedocs.io/en/latest/modules/connections.html)

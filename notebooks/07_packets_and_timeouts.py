@@ -5,17 +5,29 @@
 # idling: a value too large for the server, a client that stops waiting, and a client that stops
 # reading.
 
+# %% [markdown]
+# **Before you start:** `01_reproduce`.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about 25 s, measured in the lab's browser tests.
+
+# %% tags=["parameters"]
+drivers = None  # both drivers; ["pymysql"] runs one
+
 # %%
 import pandas as pd
 
 import helpers
 from helpers import plots
+from helpers.record import outcomes, record
 from helpers.scenarios import packets
 
 lab = helpers.start_lab()
-rows = helpers.run_all(lab, ["max_allowed_packet", "read_timeout", "net_write_timeout"])
+rows = helpers.run_all(lab, ["max_allowed_packet", "read_timeout", "net_write_timeout"], drivers=drivers)
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="A 2 MiB value, a 2 s query with read_timeout=1, a reader that pauses")
+
+
+# %%
+record("each fix, per driver", outcomes=outcomes(helpers.summarize(rows)))
 
 # %%
 summary[["scenario", "driver", "fix", "ok", "error_code", "error_message", "seconds"]]
@@ -59,7 +71,7 @@ packets.packet_headroom(lab)
 # server with `SIGSTOP`) while one query waits without a `read_timeout` and one with 1 s.
 
 # %%
-frozen = helpers.run("paused_server", lab)
+frozen = helpers.run("paused_server", lab, drivers=drivers)
 plots.timeline(frozen)
 
 # %%
@@ -84,3 +96,15 @@ frozen[["driver", "fix", "step", "outcome", "error_code", "message", "latency"]]
 # - 2013 after exactly `read_timeout` seconds: the client's own timeout, not the server.
 # - Requests that hang with no error at all: a server that stopped answering; set a `read_timeout`.
 # - 2013 in the middle of streaming a large result: `net_write_timeout`; raise it for that session.
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** `08_web_apps`.
+#
+# - [MySQL manual: MySQL server has gone away](https://dev.mysql.com/doc/refman/8.0/en/gone-away.html)
+# - [MariaDB: `max_allowed_packet`](https://mariadb.com/kb/en/server-system-variables/#max_allowed_packet)
+# - [MariaDB: `net_write_timeout`](https://mariadb.com/kb/en/server-system-variables/#net_write_timeout)
+# - [PyMySQL: connections](https://pymysql.readthedocs.io/en/latest/modules/connections.html)
+# - [mysqlclient user guide](https://mysqlclient.readthedocs.io/user_guide.html)
+# - [docker pause](https://docs.docker.com/reference/cli/docker/container/pause/)

@@ -12,15 +12,27 @@
 # Three real apps, driven through their test clients: request, 3 s of quiet (`wait_timeout` = 2 s),
 # request, request.
 
+# %% [markdown]
+# **Before you start:** `01_reproduce`, `03_pool_pre_ping`, `06_server_kills`.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about 20 s, measured in the lab's browser tests.
+
+# %% tags=["parameters"]
+drivers = None  # both drivers; ["pymysql"] runs one
+
 # %%
 
 import helpers
 from helpers import plots
+from helpers.record import outcomes, record
 
 lab = helpers.start_lab()
-rows = helpers.run_all(lab, ["flask_scoped_session", "flask_sqlalchemy", "fastapi_session"])
+rows = helpers.run_all(lab, ["flask_scoped_session", "flask_sqlalchemy", "fastapi_session"], drivers=drivers)
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="Request, 3 s quiet, request, request")
+
+
+# %%
+record("each fix, per driver", outcomes=outcomes(helpers.summarize(rows)))
 
 # %%
 rows[rows["outcome"] == "error"][["scenario", "driver", "fix", "step", "error_class", "error_code"]]
@@ -41,7 +53,7 @@ rows[rows["outcome"] == "error"][["scenario", "driver", "fix", "step", "error_cl
 # keeps a connection after its request: three workers, a pool of two (no overflow, 1 s wait).
 
 # %%
-exhaustion = helpers.run("pool_exhaustion", lab)
+exhaustion = helpers.run("pool_exhaustion", lab, drivers=drivers)
 exhaustion[["driver", "fix", "step", "connection_id", "outcome", "error_class", "message"]]
 
 # %% [markdown]
@@ -55,3 +67,12 @@ exhaustion[["driver", "fix", "step", "connection_id", "outcome", "error_class", 
 #   it), or a per-request Session closed by the framework (FastAPI `yield` dependency).
 # - Then `pool_pre_ping=True` (Flask-SQLAlchemy: `SQLALCHEMY_ENGINE_OPTIONS`) covers the rest.
 # - Alert on `QueuePool limit ... reached` and export `pool.checkedout()`.
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** `09_keepalive_vs_timeout`.
+#
+# - [Flask-SQLAlchemy: Configuration](https://flask-sqlalchemy.readthedocs.io/en/stable/config/)
+# - [FastAPI: SQL (Relational) Databases](https://fastapi.tiangolo.com/tutorial/sql-databases/)
+# - [SQLAlchemy: Session basics, when do I construct a Session](https://docs.sqlalchemy.org/en/20/orm/session_basics.html#when-do-i-construct-a-session-when-do-i-commit-it-and-when-do-i-close-it)

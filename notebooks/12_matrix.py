@@ -7,14 +7,27 @@
 # A green cell ran clean; a red one shows the error code (or `None` for an error with no driver
 # code: a stuck Session, an exhausted pool, a duplicated row) and how many steps failed.
 
+# %% [markdown]
+# **Before you start:** lessons 01–11.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about a minute (every scenario, both drivers), measured in the lab's browser tests.
+
+# %% tags=["parameters"]
+scenarios = None  # every registered scenario; a list of names runs fewer
+drivers = None  # both drivers; ["pymysql"] runs one
+
 # %%
 import helpers
 from helpers import plots
+from helpers.record import record
 
 lab = helpers.start_lab()
-rows = helpers.run_all(lab)
+rows = helpers.run_all(lab, scenarios, drivers=drivers)
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="Scenario × fix × driver, from real runs")
+
+
+# %%
+record("every cell", cells=len(summary), all_as_expected=bool(summary["as_expected"].all()))
 
 # %% [markdown]
 # Where a cell's color is not the one its fix promises (`as_expected` False), the lab has found
@@ -41,3 +54,12 @@ summary.groupby("scenario").agg(fixes=("fix", "nunique"), failing=("ok", lambda 
 # | `QueuePool limit ... reached` | sessions never closed (08) | close them; watch `pool.checkedout()` |
 # | random protocol errors in workers | fork (10) | `engine.dispose(close=False)` in the child |
 # | duplicates after retries | retry of a COMMIT in doubt (11) | idempotency keys |
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** the runbook (`runbook`) and the playground (`playground`).
+#
+# - [SQLAlchemy: Dealing with Disconnects](https://docs.sqlalchemy.org/en/20/core/pooling.html#dealing-with-disconnects)
+# - [MySQL manual: MySQL server has gone away](https://dev.mysql.com/doc/refman/8.0/en/gone-away.html)
+# - [MySQL manual: Lost connection to MySQL server](https://dev.mysql.com/doc/refman/8.0/en/error-lost-connection.html)

@@ -14,15 +14,15 @@ import helpers
 from helpers import Lab
 from helpers.faultproxy import FaultProxy
 from helpers.keepalive import KeepAlive
-from helpers.scenarios import interactive, keepalive, packets, server_side
+from helpers.scenarios import WAIT_TIMEOUT, interactive, keepalive_vs_timeout, packets, server_side
 
 
 def test_cli_in_a_terminal_is_interactive_and_drivers_are_not(lab: Lab) -> None:
     seen = interactive.timeout_by_client(lab).set_index("client")["session wait_timeout"]
     assert seen["mariadb command line, in a terminal"] == interactive.INTERACTIVE_TIMEOUT
-    assert seen["mariadb command line, with -e"] == 2
+    assert seen["mariadb command line, with -e"] == WAIT_TIMEOUT
     for driver in helpers.DRIVERS:
-        assert seen[driver] == 2
+        assert seen[driver] == WAIT_TIMEOUT
         assert seen[f"{driver}, client_flag=INTERACTIVE"] == interactive.INTERACTIVE_TIMEOUT
 
 
@@ -56,7 +56,7 @@ def test_oversized_packet_is_named_in_the_error_log(lab: Lab) -> None:
 
 
 def test_keepalive_holds_connections_raised_timeout_only_postpones(lab: Lab) -> None:
-    samples = keepalive.connections_over_time(lab, pool_size=3, seconds=5.5)
+    samples = keepalive_vs_timeout.connections_over_time(lab, pool_size=3, seconds=5.5)
     at = samples.pivot(index="t", columns="strategy", values="connections")
     early, middle, late = (
         at.loc[at.index < 1.5],
@@ -64,9 +64,11 @@ def test_keepalive_holds_connections_raised_timeout_only_postpones(lab: Lab) -> 
         at.loc[at.index >= 4.6],
     )
     assert (early.drop(columns="Threads_connected (server)") == 3).all().all()
-    assert (middle["none"] == 0).all() and (middle[keepalive.RAISED_TIMEOUT.name] == 3).all()
-    assert (late[keepalive.RAISED_TIMEOUT.name] == 0).all()
-    assert (at[keepalive.KEEPALIVE.name] == 3).all(), "the keep-alive job holds them the whole time"
+    assert (middle["none"] == 0).all() and (middle[keepalive_vs_timeout.RAISED_TIMEOUT.name] == 3).all()
+    assert (late[keepalive_vs_timeout.RAISED_TIMEOUT.name] == 0).all()
+    assert (at[keepalive_vs_timeout.KEEPALIVE_JOB.name] == 3).all(), (
+        "the keep-alive job holds them the whole time"
+    )
 
 
 def test_keepalive_job_pings_on_schedule(lab: Lab) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import helpers
 from helpers import Lab
-from helpers.scenarios.idle import WAIT_TIMEOUT
+from helpers.scenarios import WAIT_TIMEOUT
 
 
 def test_global_change_reaches_new_connections_only(lab: Lab) -> None:

@@ -1,17 +1,26 @@
-"""Every notebook runs headless, top to bottom, against the session's lab, without error output."""
+"""Every lesson runs headless against the session's lab, without error output, and what its text
+claims, its own recorded results show (``helpers.record``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jupytext
 import nbclient
+import nbformat
 import pytest
 
-from .browser import CHROMIUM
-from .conftest import REPO, _backend
+from helpers import DRIVERS
+from helpers.record import recorded
+
+from .conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+#: Parameters that shrink a lesson where that does not change it: the matrix on three scenarios
+#: (test_scenarios runs every one, and the browser pass runs the whole matrix).
+SHRUNK = {"12_matrix": {"scenarios": ["idle", "restart", "fork"]}}
 
 
 def problems(nb) -> list[str]:  # type: ignore[no-untyped-def]
@@ -26,15 +35,69 @@ def problems(nb) -> list[str]:  # type: ignore[no-untyped-def]
     return found
 
 
+def with_parameters(nb: Any, parameters: dict[str, Any]) -> None:
+    """What papermill does: a cell after the one tagged ``parameters`` sets the new values."""
+    index = next(i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", []))
+    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+
+
+def outcome(values: dict[str, Any], group: str, scenario: str, driver: str, fix: str) -> dict[str, Any]:
+    return values[group][f"{scenario} · {driver} · {fix}"]  # type: ignore[no-any-return]
+
+
+def claims_01(v: dict[str, Any]) -> None:
+    for d in DRIVERS:  # both fail once with 2006, and the next checkout recovers; a restart gives 2013
+        idle = outcome(v, "idle", "idle", d, "none")
+        assert (idle["errors"], idle["code"], idle["recovered"]) == (1, 2006, True), (d, idle)
+        assert outcome(v, "restart", "restart", d, "none")["code"] == 2013
+    assert v["aborted_clients"] >= len(DRIVERS) and v["timeout_line"]
+
+
+def claims_02(v: dict[str, Any]) -> None:
+    for d in DRIVERS:  # below and at wait_timeout idling works; at it, a request that works first fails
+        assert [
+            outcome(v, "idle", "idle", d, f)["ok"] for f in ("none", "pool_recycle=1", "pool_recycle=4")
+        ] == [
+            False,
+            True,
+            False,
+        ]
+        assert outcome(v, "idle", "idle", d, "pool_recycle=2 (=wait_timeout)")["ok"]
+        assert not outcome(v, "margin", "recycle_margin", d, "pool_recycle=2 (=wait_timeout)")["ok"]
+        assert outcome(v, "margin", "recycle_margin", d, "pool_pre_ping")["ok"]
+
+
+def claims_03(v: dict[str, Any]) -> None:
+    for d in DRIVERS:  # pre-ping survives idling and a restart, and costs something per checkout
+        assert outcome(v, "outcomes", "idle", d, "pool_pre_ping")["ok"]
+        assert outcome(v, "outcomes", "restart", d, "pool_pre_ping")["ok"]
+        assert outcome(v, "outcomes", "restart", d, "none")["code"] == 2013
+        assert v["cost_us"][d] > 0
+
+
+def claims_12(v: dict[str, Any]) -> None:
+    assert v["all_as_expected"] and v["cells"] >= 6
+
+
+CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "01_reproduce": claims_01,
+    "02_pool_recycle": claims_02,
+    "03_pool_pre_ping": claims_03,
+    "12_matrix": claims_12,
+}
+
+
 def test_notebooks_found() -> None:
     assert [p.name[:2] for p in NOTEBOOKS][:4] == ["00", "01", "02", "03"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_clean(path: Path, lab_env: dict[str, str]) -> None:
-    if _backend() == "local" and Path(CHROMIUM).exists():
-        pytest.skip("the local pass runs every lesson in the browser instead (test_lessons_browser.py)")
+def test_notebook_runs_clean_and_shows_what_it_says(path: Path, lab_env: dict[str, str]) -> None:
     nb = jupytext.read(path)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if path.stem in SHRUNK:
+        with_parameters(nb, SHRUNK[path.stem])
     client = nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
@@ -42,3 +105,11 @@ def test_notebook_runs_clean(path: Path, lab_env: dict[str, str]) -> None:
     assert problems(nb) == []
     figures = sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
     assert figures >= (0 if path.name.startswith("00") else 1), "every lesson shows at least one plot"
+    values = recorded(nb)
+    assert values or path.stem == "00_start_here", "the lesson records what it shows"
+    for group in values.values():  # every fix did what it promises
+        if isinstance(group, dict):
+            for name, result in group.items():
+                if isinstance(result, dict) and "as_expected" in result:
+                    assert result["as_expected"] is not False, (name, result)
+    CLAIMS.get(path.stem, lambda v: None)(values)

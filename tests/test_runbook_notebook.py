@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from helpers import Lab
 from helpers.runbook import AppSettings, ServerFacts, check_settings, parse_settings, render, replay
+from helpers.scenarios import WAIT_TIMEOUT
 
 from .test_runbook_server import SECRET, account, leaks
 
@@ -34,7 +35,7 @@ def faulty_lab(lab: Lab) -> Iterator[Lab]:
                 conn.execute(text("SELECT 1"))
             k += 1
 
-    with lab.globals(wait_timeout=2):
+    with lab.globals(wait_timeout=WAIT_TIMEOUT):
         worker = threading.Thread(target=churn, daemon=True)
         worker.start()
         stop.wait(3)  # every engine has idled once past wait_timeout

@@ -17,6 +17,7 @@ from sqlalchemy import URL, text
 
 from helpers import Lab, LabError
 from helpers.runbook import check_server, diagnose, parse_settings
+from helpers.scenarios import WAIT_TIMEOUT
 
 from .conftest import REPO
 
@@ -91,7 +92,7 @@ def test_without_process_the_check_says_what_it_cannot_see(lab: Lab, sleeping_ap
 
 
 def test_sleeping_connections_near_wait_timeout_are_counted(lab: Lab, doctor_url: URL) -> None:
-    with lab.globals(wait_timeout=2):
+    with lab.globals(wait_timeout=WAIT_TIMEOUT):
         engine = lab.engine("pymysql", pool_size=1)
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -396,7 +396,7 @@ def replay(
     error code, and the scaled ``pool_recycle`` that ran.
     """
     from ..scenarios import Fix, run, summarize
-    from ..scenarios.idle import WAIT_TIMEOUT
+    from ..scenarios.common import WAIT_TIMEOUT
 
     if server_wait_timeout <= 0:
         raise LabError(f"wait_timeout={server_wait_timeout}: must be positive")

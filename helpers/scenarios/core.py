@@ -298,19 +298,20 @@ def check_params(entry: Scenario, params: dict[str, float]) -> dict[str, float]:
 def run(
     name: str,
     lab: Lab,
-    drivers: Sequence[str] = tuple(DRIVERS),
+    drivers: Sequence[str] | None = None,
     fixes: Sequence[Fix | str] | None = None,
     **params: float,
 ) -> pd.DataFrame:
     """Run scenario ``name`` for every driver × fix; one row per step per trial.
 
-    ``fixes`` defaults to the scenario's own list; names pick from it. ``params``
-    change the scenario's timings (``Scenario.params``). Runs against one server are
-    serialized across processes (:mod:`helpers.runlock`): a second one waits.
+    ``drivers`` defaults to every driver; ``fixes`` to the scenario's own list (names pick
+    from it). ``params`` change the scenario's timings (``Scenario.params``). Runs against
+    one server are serialized across processes (:mod:`helpers.runlock`): a second one waits.
     """
     entry = get(name)
     timings = check_params(entry, params)
     chosen = [f if isinstance(f, Fix) else _fix_named(entry, f) for f in (fixes or entry.fixes)]
+    drivers = list(drivers or DRIVERS)
     for driver in drivers:
         check_driver(driver)
     b = lab.backend
@@ -328,7 +329,7 @@ def run(
 
 
 def run_all(
-    lab: Lab, names: Sequence[str] | None = None, drivers: Sequence[str] = tuple(DRIVERS)
+    lab: Lab, names: Sequence[str] | None = None, drivers: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Every scenario (or ``names``) with every fix and driver, one after the other: all rows."""
     chosen = list(names or SCENARIOS)
@@ -364,6 +365,7 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
                 "error_class": None if first is None else first["error_class"],
                 "error_code": None if first is None else first["error_code"],
                 "error_message": None if first is None else first["message"],
+                "recovered": group.iloc[-1]["outcome"] == "ok",
                 "seconds": round(float((group["time"] + group["latency"]).max() - group["time"].min()), 2),
                 "as_expected": None if prevents is None else ok == prevents,
             }

@@ -23,7 +23,7 @@ from .core import Fix, Trial, each, scenario
 CHILDREN = 2
 QUERIES = 30
 #: A dead or tangled connection must fail, not hang: every trial has a read timeout.
-TIMEOUT = {"connect_args": {"read_timeout": 3}}
+READ_TIMEOUT_OPTIONS = {"connect_args": {"read_timeout": 3}}
 
 
 def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
@@ -43,9 +43,9 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
     "fork",
     f"An engine used by the parent and {CHILDREN} forked children at once",
     fixes=[
-        Fix("none", TIMEOUT, prevents=False),
-        Fix("engine.dispose(close=False) in the child", TIMEOUT, pattern="dispose"),
-        Fix("NullPool", {"poolclass": NullPool, **TIMEOUT}),
+        Fix("none", READ_TIMEOUT_OPTIONS, prevents=False),
+        Fix("engine.dispose(close=False) in the child", READ_TIMEOUT_OPTIONS, pattern="dispose"),
+        Fix("NullPool", {"poolclass": NullPool, **READ_TIMEOUT_OPTIONS}),
     ],
     # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
     codes=frozenset({2006, 2013, 2014, None}),

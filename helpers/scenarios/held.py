@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from ..lab import Lab
 from ..progress import ticks
+from .common import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
 from .core import NO_FIX, Fix, Trial, each, scenario
-from .idle import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
 
 #: Seconds of non-database work: longer than WAIT_TIMEOUT.
 WORK = WAIT_TIMEOUT + 1.0
-#: A keep-alive ping every KEEPALIVE seconds: shorter than WAIT_TIMEOUT.
-KEEPALIVE = 1.0
+#: A keep-alive ping every PING_EVERY seconds: shorter than WAIT_TIMEOUT.
+PING_EVERY = 1.0
 #: A session wait_timeout long enough for the work.
 SESSION_WAIT = 10
 
@@ -48,7 +48,7 @@ def long_work(lab: Lab, trials: list[Trial], wait_timeout: float, work: float) -
             conn = trial.checkout()
             trial.query("query before work", conn=conn, keep=trial.fix.pattern != "release")
             held[trial] = conn
-        for _ in ticks(work, KEEPALIVE, "non-database work"):
+        for _ in ticks(work, PING_EVERY, "non-database work"):
             for trial, conn in held.items():
                 if trial.fix.pattern == "keepalive":
                     trial.query("keep-alive", "SELECT 1", conn=conn, keep=True)

@@ -22,13 +22,8 @@ from sqlalchemy import text
 from ..lab import Lab, server_id
 from ..logs import capture
 from ..progress import ticks, wait
+from .common import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
 from .core import NO_FIX, Fix, Trial, each, scenario
-
-#: The lab's ``wait_timeout``: short enough to watch, long enough to measure.
-WAIT_TIMEOUT = 2
-
-RECYCLE_BELOW = Fix("pool_recycle=1", {"pool_recycle": 1})
-PRE_PING = Fix("pool_pre_ping", {"pool_pre_ping": True})
 
 
 @scenario(
@@ -43,11 +38,6 @@ def idle(lab: Lab, trials: list[Trial], wait_timeout: float, idle: float) -> Non
         wait(idle, f"idle {idle:g}s (wait_timeout={whole_seconds(wait_timeout)}s)")
         each(trials, "after idle")
         each(trials, "next checkout")
-
-
-def whole_seconds(seconds: float) -> int:
-    """``wait_timeout`` is whole seconds on the server (at least 1)."""
-    return max(1, round(seconds))
 
 
 #: ``recycle_margin`` timing: checkout after HOLD seconds of idling, then HOLD

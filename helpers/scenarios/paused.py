@@ -16,7 +16,7 @@ from ..progress import wait
 from .core import Fix, Trial, each, scenario
 
 FROZEN = 3.0  # seconds the server stays frozen
-TIMEOUT = 1  # the client read_timeout that ends the wait
+READ_TIMEOUT = 1  # the client read_timeout that ends the wait
 
 HANG = ErrorInfo("no answer", None, f"still waiting after {FROZEN:g}s: no timeout ends it", False)
 
@@ -26,7 +26,7 @@ HANG = ErrorInfo("no answer", None, f"still waiting after {FROZEN:g}s: no timeou
     f"The server is frozen for {FROZEN:g}s (docker pause / SIGSTOP) while a query waits",
     fixes=[
         Fix("no read_timeout", prevents=False),
-        Fix(f"read_timeout={TIMEOUT}", {"connect_args": {"read_timeout": TIMEOUT}}, prevents=False),
+        Fix(f"read_timeout={READ_TIMEOUT}", {"connect_args": {"read_timeout": READ_TIMEOUT}}, prevents=False),
     ],
     codes=frozenset({2013, None}),  # None: the hang, recorded as "no answer"
 )

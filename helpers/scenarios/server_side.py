@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from ..drivers import describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
+from .common import PRE_PING
 from .core import NO_FIX, Fix, Trial, each, ensure_events_table, scenario
-from .idle import PRE_PING
 
 #: When the KILL lands during ``SELECT SLEEP(QUERY)``.
 KILL_AFTER = 0.3

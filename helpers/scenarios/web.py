@@ -16,10 +16,10 @@ from .. import webapps
 from ..drivers import DISCONNECT_CODES
 from ..lab import Lab
 from ..progress import wait
+from .common import PRE_PING, WAIT_TIMEOUT
 from .core import Fix, Trial, scenario
-from .idle import PRE_PING, WAIT_TIMEOUT
 
-IDLE = WAIT_TIMEOUT + 1
+QUIET = WAIT_TIMEOUT + 1
 #: After a failed request, a thread-local Session left in its failed transaction
 #: raises PendingRollbackError (no driver code) on every later request of that thread.
 STUCK = frozenset({*DISCONNECT_CODES, None})
@@ -40,7 +40,7 @@ def _idle_requests(lab: Lab, clients: dict[Trial, Any]) -> None:
     with lab.globals(wait_timeout=WAIT_TIMEOUT):
         for trial, client in clients.items():
             _request(trial, client, "request 1")
-        wait(IDLE, f"no traffic for {IDLE}s")
+        wait(QUIET, f"no traffic for {QUIET}s")
         for step in ("request 2 (after the quiet period)", "request 3"):
             for trial, client in clients.items():
                 _request(trial, client, step)

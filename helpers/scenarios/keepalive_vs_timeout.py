@@ -16,14 +16,14 @@ from sqlalchemy import event, text
 from ..keepalive import KeepAlive
 from ..lab import Lab
 from ..progress import ticks, wait
+from .common import WAIT_TIMEOUT
 from .core import NO_FIX, Fix, Trial, each, run_on_connect, scenario
-from .idle import WAIT_TIMEOUT
 
-IDLE = 5.0  # the quiet period: longer than the raised timeout below
+QUIET = 5.0  # the quiet period: longer than the raised timeout below
 RAISED = 4  # a "raised" wait_timeout
-EVERY = 1.0  # keep-alive period: shorter than WAIT_TIMEOUT
+JOB_EVERY = 1.0  # keep-alive period: shorter than WAIT_TIMEOUT
 
-KEEPALIVE = Fix(f"keep-alive job every {EVERY:g}s", pattern="keepalive")
+KEEPALIVE_JOB = Fix(f"keep-alive job every {JOB_EVERY:g}s", pattern="keepalive")
 RAISED_TIMEOUT = Fix(
     f"wait_timeout raised to {RAISED}s (session)",
     on_connect=(f"SET SESSION wait_timeout = {RAISED}",),
@@ -33,8 +33,8 @@ RAISED_TIMEOUT = Fix(
 
 @scenario(
     "keepalive",
-    f"The pool idles {IDLE:g}s: a keep-alive job, or a wait_timeout raised to {RAISED}s",
-    fixes=[NO_FIX, KEEPALIVE, RAISED_TIMEOUT],
+    f"The pool idles {QUIET:g}s: a keep-alive job, or a wait_timeout raised to {RAISED}s",
+    fixes=[NO_FIX, KEEPALIVE_JOB, RAISED_TIMEOUT],
     patterns={"keepalive"},
 )
 def keepalive(lab: Lab, trials: list[Trial]) -> None:
@@ -42,15 +42,15 @@ def keepalive(lab: Lab, trials: list[Trial]) -> None:
         each(trials, "first query")
         for trial in trials:
             if trial.fix.pattern == "keepalive":
-                jobs.enter_context(KeepAlive(trial.engine, EVERY))
-        wait(IDLE, f"quiet period of {IDLE:g}s")
+                jobs.enter_context(KeepAlive(trial.engine, JOB_EVERY))
+        wait(QUIET, f"quiet period of {QUIET:g}s")
         jobs.close()
         each(trials, "after the quiet period")
         each(trials, "next checkout")
 
 
 def connections_over_time(
-    lab: Lab, driver: str = "pymysql", pool_size: int = 3, seconds: float = IDLE + 1, every: float = 0.5
+    lab: Lab, driver: str = "pymysql", pool_size: int = 3, seconds: float = QUIET + 1, every: float = 0.5
 ) -> pd.DataFrame:
     """How many server connections each strategy holds while the application is idle.
 
@@ -58,7 +58,7 @@ def connections_over_time(
     and a raised session ``wait_timeout``. One row per sample and strategy, plus
     the server's ``Threads_connected``.
     """
-    strategies = {"none": NO_FIX, KEEPALIVE.name: KEEPALIVE, RAISED_TIMEOUT.name: RAISED_TIMEOUT}
+    strategies = {"none": NO_FIX, KEEPALIVE_JOB.name: KEEPALIVE_JOB, RAISED_TIMEOUT.name: RAISED_TIMEOUT}
     engines: dict[str, Any] = {}
     ids: dict[str, set[int]] = {name: set() for name in strategies}
     samples = []
@@ -72,7 +72,7 @@ def connections_over_time(
             for conn in [engine.connect() for _ in range(pool_size)]:  # fill the pool
                 conn.close()
             if fix.pattern == "keepalive":
-                stack.enter_context(KeepAlive(engine, EVERY, size=pool_size))
+                stack.enter_context(KeepAlive(engine, JOB_EVERY, size=pool_size))
             engines[name] = engine
         for engine in engines.values():  # one last use of every connection: the quiet starts now
             conns = [engine.connect() for _ in range(pool_size)]

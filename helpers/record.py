@@ -1,0 +1,58 @@
+"""What a lesson claims, recorded in its own output, so that its test can assert it.
+
+>>> from helpers.record import record
+>>> record("the error code per driver", codes={"pymysql": 2006, "mysqldb": 2006})
+
+In the notebook this shows one line a reader can check ("Recorded: the error code per
+driver: codes = {...}"); the values travel in the output's metadata under
+:data:`KEY`, and :func:`recorded` reads them back from an executed notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+#: The metadata key of a recorded output.
+KEY = "gone-away-lab"
+
+
+def _plain(value: Any) -> Any:
+    """Values as JSON keeps them: numpy and pandas scalars become Python ones."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def record(what: str, **values: Any) -> dict[str, Any]:
+    """Show ``what`` and ``values`` as one line, and keep ``values`` in the output's metadata."""
+    kept = {name: _plain(value) for name, value in values.items()}
+    shown = ", ".join(f"{name} = `{json.dumps(value)}`" for name, value in kept.items())
+    display(Markdown(f"*Recorded: {what}: {shown}*"), metadata={KEY: kept})
+    return kept
+
+
+def outcomes(summary: Any) -> dict[str, dict[str, Any]]:
+    """A :func:`~helpers.summarize` table as recordable values: ``"scenario · driver · fix"`` ->
+    whether it ran clean, how many steps failed, the first code, whether the last step worked,
+    and whether that is what the fix promises."""
+    return {
+        f"{row['scenario']} · {row['driver']} · {row['fix']}": {
+            "ok": bool(row["ok"]),
+            "errors": int(row["errors"]),
+            "code": None if pd.isna(row["error_code"]) else int(row["error_code"]),
+            "recovered": bool(row["recovered"]),
+            "as_expected": None if pd.isna(row["as_expected"]) else bool(row["as_expected"]),
+        }
+        for _, row in summary.iterrows()
+    }
+
+
+def recorded(notebook: Any) -> dict[str, Any]:
+    """Every value an executed notebook (an nbformat node) recorded, by name."""
+    values: dict[str, Any] = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            values.update(output.get("metadata", {}).get(KEY, {}))
+    return values
