@@ -55,7 +55,8 @@ plots.idle_watch(samples, WAIT_TIMEOUT)
 samples.groupby("present").agg(first_seen=("t", "min"), last_seen=("t", "max"), command=("command", "first"))
 
 # %% [markdown]
-# The row says `Sleep`, its `Time` grows, and at `wait_timeout` the server closes it. The pool still
+# The row says `Sleep`, its `Time` grows, and at `wait_timeout` the server closes it (a sample that
+# lands in that very instant sees the row as `Killed`: the server's own timeout kill). The pool still
 # holds the client side of that connection and believes it is fine.
 #
 # ## The failure, with both drivers
