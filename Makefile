@@ -44,8 +44,8 @@ browser-deps:  ## Debian's chromium, which Playwright drives (no browser is down
 lint: setup
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
-bench: setup  ## checkouts per second with and without pool_pre_ping
-	$(PY) benchmarks/pre_ping.py
+bench: setup  ## checkouts per second per pool, driver and added latency (JSON: python -m helpers bench --json)
+	$(PY) benchmarks/checkouts.py
 
 up: setup
 	$(PY) -m helpers up

@@ -1,27 +1,44 @@
-"""What ``pool_pre_ping`` costs: checkouts per second with and without it."""
+"""What a liveness check at checkout costs: checkouts per second per pool, per driver, per latency.
+
+A *pool* here is a set of engine options (``POOLS``). The round trip grows through
+the lab's fault proxy (:mod:`helpers.faultproxy`), which adds latency each way;
+latency 0 connects straight to the server, without the proxy.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
 
 from .drivers import DRIVERS
+from .faultproxy import FaultProxy
 from .lab import Lab
 from .progress import progress_enabled
 
 SELECT_1 = text("SELECT 1")
 
+#: The pools the benchmark compares: their names and engine options.
+POOLS: dict[str, dict[str, Any]] = {"none": {}, "pre_ping": {"pool_pre_ping": True}}
 
-def checkout_rate(lab: Lab, driver: str, pre_ping: bool, seconds: float = 1.0) -> dict[str, float]:
+#: Latencies the proxy adds, each way, in milliseconds (0: no proxy).
+LATENCIES_MS = (0.0, 1.0, 5.0)
+
+
+def checkout_rate(
+    lab: Lab, driver: str, pool: str = "none", seconds: float = 1.0, via: int | None = None
+) -> dict[str, float]:
     """Check out, run ``SELECT 1`` and return, as often as possible for ``seconds``.
 
     One pooled connection, so the loop measures the pool and the round trips
-    (the ping, the query, the rollback on return), not connecting.
+    (any check, the query, the rollback on return), not connecting. ``via``
+    routes the connection through a local port (the fault proxy).
     """
-    engine = lab.engine(driver, pool_size=1, max_overflow=0, pool_pre_ping=pre_ping)
+    engine = lab.engine(driver, via=via, pool_size=1, max_overflow=0, **pool_options(pool))
     try:
         with engine.connect() as conn:  # connect and warm up outside the timed loop
             conn.execute(SELECT_1)
@@ -38,37 +55,118 @@ def checkout_rate(lab: Lab, driver: str, pre_ping: bool, seconds: float = 1.0) -
     return {"checkouts": count, "seconds": elapsed, "per_second": count / elapsed}
 
 
-def pre_ping_cost(
-    lab: Lab, drivers: Sequence[str] = tuple(DRIVERS), seconds: float = 1.0, repeats: int = 3
+def pool_options(pool: str) -> dict[str, Any]:
+    try:
+        return POOLS[pool]
+    except KeyError:
+        raise ValueError(f"unknown pool {pool!r}: choose one of {', '.join(POOLS)}") from None
+
+
+def measure(
+    lab: Lab,
+    drivers: Sequence[str] = tuple(DRIVERS),
+    pools: Sequence[str] = tuple(POOLS),
+    latencies_ms: Sequence[float] = (0.0,),
+    seconds: float = 1.0,
+    repeats: int = 3,
 ) -> pd.DataFrame:
-    """``checkout_rate`` for every driver with and without pre-ping, ``repeats`` times each
-    (interleaved, so a slow moment of the machine hits all variants alike)."""
+    """``checkout_rate`` for every driver × pool × latency, ``repeats`` times each.
+
+    The repeats are interleaved (every variant once, then again), so that a slow moment of
+    the machine hits all variants alike. One row per measurement; ``rtt_ms`` is the round
+    trip the proxy adds (twice the latency each way).
+    """
     from tqdm.auto import tqdm
 
+    for pool in pools:
+        pool_options(pool)
     rows = []
-    variants = [(d, p) for d in drivers for p in (False, True)]
-    with tqdm(
-        total=len(variants) * repeats, desc="measuring checkouts", disable=not progress_enabled()
-    ) as bar:
+    variants = [(d, p) for d in drivers for p in pools]
+    with ExitStack() as stack:
+        proxies: dict[float, int | None] = {}
+        for ms in latencies_ms:
+            if ms == 0:
+                proxies[ms] = None
+                continue
+            proxy = stack.enter_context(FaultProxy(lab.backend.host, lab.backend.port))
+            proxy.latency(ms / 1000)
+            proxies[ms] = proxy.port
+        bar = stack.enter_context(
+            tqdm(
+                total=len(variants) * len(proxies) * repeats,
+                desc="measuring checkouts",
+                disable=not progress_enabled(),
+            )
+        )
         for repeat in range(repeats):
-            for driver, pre_ping in variants:
-                rate = checkout_rate(lab, driver, pre_ping, seconds)
-                rows.append({"driver": driver, "pre_ping": pre_ping, "repeat": repeat, **rate})
-                bar.update()
+            for ms, via in proxies.items():
+                for driver, pool in variants:
+                    rate = checkout_rate(lab, driver, pool, seconds, via)
+                    rows.append(
+                        {"driver": driver, "pool": pool, "latency_ms": ms, "rtt_ms": 2 * ms, "repeat": repeat}
+                        | rate
+                    )
+                    bar.update()
     df = pd.DataFrame(rows)
     df["us_per_checkout"] = 1e6 / df["per_second"]
     return df
 
 
+def pre_ping_cost(
+    lab: Lab, drivers: Sequence[str] = tuple(DRIVERS), seconds: float = 1.0, repeats: int = 3
+) -> pd.DataFrame:
+    """:func:`measure` on loopback for the pool with no check and the one with ``pool_pre_ping``."""
+    return measure(lab, drivers, ("none", "pre_ping"), (0.0,), seconds, repeats)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Medians per driver × pool × round trip: checkouts per second, µs per checkout, and the
+    ratio to the pool with no check at the same driver and round trip (``ratio_to_none``)."""
+    med = df.groupby(["driver", "rtt_ms", "pool"], sort=False)["per_second"].median().reset_index()
+    base = med[med["pool"] == "none"].set_index(["driver", "rtt_ms"])["per_second"]
+    none = med.set_index(["driver", "rtt_ms"]).index.map(base.get)
+    med["ratio_to_none"] = (med["per_second"] / none.to_numpy(dtype=float)).round(3)
+    med["us_per_checkout"] = (1e6 / med["per_second"]).round(1)
+    med["extra_us_per_checkout"] = (med["us_per_checkout"] - 1e6 / none.to_numpy(dtype=float)).round(1) + 0.0
+    med["per_second"] = med["per_second"].round(0)
+    return med[
+        [
+            "driver",
+            "pool",
+            "rtt_ms",
+            "per_second",
+            "ratio_to_none",
+            "us_per_checkout",
+            "extra_us_per_checkout",
+        ]
+    ]
+
+
+def extra_us(df: pd.DataFrame, pool: str) -> dict[str, dict[str, float]]:
+    """What ``pool``'s check adds per checkout, in µs (medians), by driver and round trip:
+    ``{"pymysql": {"0": 75.0, "2": 2400.0}}`` (round trips in ms, as text keys)."""
+    part = summary(df)
+    part = part[part["pool"] == pool]
+    return {
+        str(driver): {
+            f"{rtt:g}": float(us)
+            for rtt, us in zip(rows["rtt_ms"], rows["extra_us_per_checkout"], strict=True)
+        }
+        for driver, rows in part.groupby("driver", sort=False)
+    }
+
+
 def cost_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Median checkouts/s per driver without and with pre-ping, and the cost in µs and %."""
-    med = df.groupby(["driver", "pre_ping"])["per_second"].median().unstack("pre_ping")
+    """What ``pool_pre_ping`` costs per driver (and round trip): checkouts/s without and with
+    it, the extra µs per checkout and the slowdown in %."""
+    s = summary(df).set_index(["driver", "rtt_ms", "pool"])
+    without, with_ping = s.xs("none", level="pool"), s.xs("pre_ping", level="pool")
     out = pd.DataFrame(
         {
-            "per_second_without": med[False].round(0),
-            "per_second_with_pre_ping": med[True].round(0),
-            "extra_us_per_checkout": (1e6 / med[True] - 1e6 / med[False]).round(1),
-            "slowdown_percent": ((med[False] / med[True] - 1) * 100).round(1),
+            "per_second_without": without["per_second"],
+            "per_second_with_pre_ping": with_ping["per_second"],
+            "extra_us_per_checkout": with_ping["extra_us_per_checkout"],
+            "slowdown_percent": ((1 / with_ping["ratio_to_none"] - 1) * 100).round(1),
         }
-    )
-    return out.reset_index()
+    ).reset_index()
+    return out if out["rtt_ms"].nunique() > 1 else out.drop(columns="rtt_ms")

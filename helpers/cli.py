@@ -4,7 +4,8 @@ python -m helpers up                 start the lab and leave it running
 python -m helpers status [--json]    where it is, whether it runs
 python -m helpers down [--volumes]   stop it, leave nothing behind
 python -m helpers scenarios [--driver pymysql] [--only idle] [--json]
-python -m helpers bench [--seconds 1] [--repeats 3]
+python -m helpers bench [--pool none] [--latency 1] [--seconds 1] [--repeats 3] [--json]
+                                     checkouts per second per pool, driver and added latency
 python -m helpers logs [-n 20]       the server's error log
 python -m helpers doctor [URL] [--error TEXT | --error-file FILE | --error -]
                          [--engine-options JSON] [--seconds 5] [--replay] [--json]
@@ -100,11 +101,23 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     lab = Lab.start(_config(args))
     try:
-        df = bench.pre_ping_cost(lab, args.driver or tuple(DRIVERS), args.seconds, args.repeats)
+        df = bench.measure(
+            lab,
+            args.driver or tuple(DRIVERS),
+            args.pool or tuple(bench.POOLS),
+            args.latency or bench.LATENCIES_MS,
+            args.seconds,
+            args.repeats,
+        )
     finally:
         if lab.owned:
             lab.stop()
-    _out(bench.cost_table(df).to_string(index=False))
+    table = bench.summary(df)
+    if args.json:
+        for record in table[["driver", "pool", "rtt_ms", "per_second", "ratio_to_none"]].to_dict("records"):
+            _out(json.dumps(record))
+    else:
+        _out(table.to_string(index=False))
     return 0
 
 
@@ -197,8 +210,18 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("--only", action="append", metavar="NAME", help=f"repeatable; of: {', '.join(SCENARIOS)}")
     sc.add_argument("--json", action="store_true", help="one JSON object per line")
     sc.set_defaults(func=cmd_scenarios)
-    be = sub.add_parser("bench", help="checkouts per second with and without pool_pre_ping")
+    be = sub.add_parser("bench", help="checkouts per second per pool, driver and added latency")
     be.add_argument("--driver", action="append", choices=list(DRIVERS))
+    be.add_argument("--pool", action="append", choices=list(bench.POOLS), help="repeatable; default: all")
+    be.add_argument(
+        "--latency",
+        action="append",
+        type=float,
+        metavar="MS",
+        help="ms added each way by the fault proxy; repeatable; default: "
+        + " ".join(f"{ms:g}" for ms in bench.LATENCIES_MS),
+    )
+    be.add_argument("--json", action="store_true", help="one JSON object per line")
     be.add_argument("--seconds", type=float, default=1.0, help="length of one measurement")
     be.add_argument("--repeats", type=int, default=3)
     be.set_defaults(func=cmd_bench)

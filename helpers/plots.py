@@ -140,24 +140,59 @@ def connection_ids(uses: pd.DataFrame, recycle: float) -> Figure:
     return fig
 
 
+#: A colour per pool in the benchmark's plots.
+POOL_COLORS = {"none": NEUTRAL, "pre_ping": OK, "hardened": "#3a6ea5"}
+
+
 def checkout_rates(bench: pd.DataFrame) -> Figure:
-    """Checkouts per second by driver, without and with pre-ping (median, min–max whiskers)."""
-    stats = bench.groupby(["driver", "pre_ping"])["per_second"].agg(["median", "min", "max"]).reset_index()
+    """Checkouts per second by driver, one bar per pool, at the smallest round trip measured
+    (median, min–max whiskers)."""
+    bench = bench[bench["rtt_ms"] == bench["rtt_ms"].min()]
+    stats = (
+        bench.groupby(["driver", "pool"], sort=False)["per_second"]
+        .agg(["median", "min", "max"])
+        .reset_index()
+    )
     drivers = list(dict.fromkeys(stats["driver"]))
+    pools = list(dict.fromkeys(stats["pool"]))
     fig = _figure(figsize=(7, 3.5))
     ax = fig.subplots()
-    width = 0.38
-    for offset, pre_ping, color in ((-width / 2, False, NEUTRAL), (width / 2, True, OK)):
-        part = stats[stats["pre_ping"] == pre_ping].set_index("driver").loc[drivers]
-        xs = [i + offset for i in range(len(drivers))]
+    width = 0.8 / len(pools)
+    for k, pool in enumerate(pools):
+        part = stats[stats["pool"] == pool].set_index("driver").loc[drivers]
+        xs = [i + (k - (len(pools) - 1) / 2) * width for i in range(len(drivers))]
         err = [part["median"] - part["min"], part["max"] - part["median"]]
-        ax.bar(xs, part["median"], width, yerr=err, color=color, label=f"pool_pre_ping={pre_ping}")
+        ax.bar(xs, part["median"], width, yerr=err, color=POOL_COLORS.get(pool, NEUTRAL), label=pool)
         for x, v in zip(xs, part["median"], strict=True):
             ax.text(x, v * 0.05, f"{v:,.0f}/s", ha="center", va="bottom", fontsize=8, color="white")
     ax.set_xticks(range(len(drivers)), drivers)
     ax.set_ylabel("checkouts per second (SELECT 1 each)")
-    ax.legend(fontsize=8)
+    ax.legend(title="check at checkout", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def rates_by_latency(bench: pd.DataFrame) -> Figure:
+    """Median checkouts per second against the added round trip, a line per pool, a panel per driver."""
+    med = bench.groupby(["driver", "pool", "rtt_ms"], sort=False)["per_second"].median().reset_index()
+    drivers = list(dict.fromkeys(med["driver"]))
+    fig = _figure(figsize=(4 * len(drivers), 3.5))
+    axes = fig.subplots(1, len(drivers), sharey=True, squeeze=False)[0]
+    for ax, driver in zip(axes, drivers, strict=True):
+        for pool, line in med[med["driver"] == driver].groupby("pool", sort=False):
+            ax.plot(
+                line["rtt_ms"],
+                line["per_second"],
+                marker="o",
+                color=POOL_COLORS.get(str(pool), NEUTRAL),
+                label=pool,
+            )
+        ax.set_yscale("log")
+        ax.set_title(driver)
+        ax.set_xlabel("round trip added by the proxy (ms)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("checkouts per second (log)")
+    axes[0].legend(title="check at checkout", fontsize=8)
     return fig
 
 
@@ -211,4 +246,37 @@ def server_window(sleeping: pd.DataFrame, samples: pd.DataFrame, wait_timeout: f
     right.set_title("Server counters over the window", fontsize=10)
     right.legend(fontsize=8, loc="upper left")
     right.grid(alpha=0.3)
+    return fig
+
+
+def server_view(client: pd.DataFrame, server: pd.DataFrame) -> Figure:
+    """The server's ``Aborted_clients`` (change since the start) over time, and a marker where
+    each client got its error (``network.server_view`` data)."""
+    fig = _figure(figsize=(8, 3.2))
+    ax = fig.subplots()
+    ax.step(
+        server["t"],
+        server["aborted_clients"],
+        where="post",
+        color=NEUTRAL,
+        lw=2,
+        label="server: Aborted_clients",
+    )
+    for k, event in enumerate(client.itertuples()):
+        at = event.t + event.seconds
+        color = ERROR if event.outcome == "error" else OK
+        code = "" if pd.isna(event.error_code) else f" {event.error_code}"
+        ax.axvline(at, color=color, ls="--", alpha=0.7)
+        ax.annotate(
+            f"client: {event.which}:{code or ' ok'}",
+            (at, 0.2 + 0.5 * k),
+            xytext=(4, 0),
+            textcoords="offset points",
+            fontsize=8,
+            color=color,
+        )
+    ax.set_xlabel("seconds since both connections went idle")
+    ax.set_ylabel("Aborted_clients (change)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
     return fig

@@ -21,7 +21,8 @@
 # | `09_keepalive_vs_timeout` | a keep-alive job or a higher `wait_timeout`? |
 # | `10_fork` | a pool inherited across `fork()` |
 # | `11_retry` | when a retry is safe: a COMMIT in doubt |
-# | `12_matrix` | every cause × fix × driver on one page |
+# | `12_network_faults` | a load balancer forgets idle flows: silent drops, resets, latency |
+# | `13_matrix` | every cause × fix × driver on one page |
 # | `runbook` | for an incident: your error text and server in, the likely cause and its fix out |
 # | `playground` | any setting against any cause, with controls (also `make playground`) |
 #

@@ -53,7 +53,7 @@ rows[["driver", "fix", "step", "outcome", "error_code", "message"]]
 # %% [markdown]
 # ## What's next, and references
 #
-# **Next:** `12_matrix`.
+# **Next:** `12_network_faults`.
 #
 # - [MySQL manual: Lost connection to MySQL server](https://dev.mysql.com/doc/refman/8.0/en/error-lost-connection.html)
 # - [tenacity](https://tenacity.readthedocs.io/)

@@ -7,12 +7,9 @@ import subprocess
 import sys
 
 import pytest
-import sqlalchemy.exc
-from sqlalchemy import text
 
 import helpers
 from helpers import Lab
-from helpers.faultproxy import FaultProxy
 from helpers.keepalive import KeepAlive
 from helpers.scenarios import WAIT_TIMEOUT, interactive, keepalive_vs_timeout, packets, server_side
 
@@ -79,22 +76,6 @@ def test_keepalive_job_pings_on_schedule(lab: Lab) -> None:
         assert 8 <= job.pings <= 12  # 5 rounds of 2, give or take one round
     finally:
         engine.dispose()
-
-
-def test_fault_proxy_forwards_until_armed_then_cuts_once(lab: Lab) -> None:
-    with FaultProxy(lab.backend.host, lab.backend.port) as proxy:
-        engine = lab.engine("pymysql", via=proxy.port, pool_size=1)
-        try:
-            with engine.connect() as conn:
-                assert conn.execute(text("SELECT 41 + 1")).scalar() == 42
-            proxy.lose_reply_to(b"SELECT")
-            with pytest.raises(sqlalchemy.exc.OperationalError), engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            with engine.connect() as conn:  # disarmed after one cut; the pool reconnects
-                assert conn.execute(text("SELECT 2")).scalar() == 2
-            assert proxy.cuts == 1
-        finally:
-            engine.dispose()
 
 
 def test_cli_scenarios_json_lines(lab_env: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ from .conftest import REPO
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
 #: Parameters that shrink a lesson where that does not change it: the matrix on three scenarios
 #: (test_scenarios runs every one, and the browser pass runs the whole matrix).
-SHRUNK = {"12_matrix": {"scenarios": ["idle", "restart", "fork"]}}
+SHRUNK = {"13_matrix": {"scenarios": ["idle", "restart", "fork"]}}
 
 
 def problems(nb) -> list[str]:  # type: ignore[no-untyped-def]
@@ -77,6 +77,24 @@ def claims_03(v: dict[str, Any]) -> None:
 
 
 def claims_12(v: dict[str, Any]) -> None:
+    for d in DRIVERS:  # a silent drop hangs even pre-ping; recycle below the device's limit holds
+        assert not outcome(v, "silent", "lb_silent_drop", d, "no timeout")["ok"]
+        assert outcome(v, "silent", "lb_silent_drop", d, "read_timeout=1")["code"] == 2013
+        assert not outcome(v, "silent", "lb_silent_drop", d, "pool_pre_ping")["ok"]
+        assert outcome(v, "silent", "lb_silent_drop", d, "pool_pre_ping + read_timeout=1")["ok"]
+        assert outcome(v, "silent", "lb_silent_drop", d, "pool_recycle=1 (below the device's idle limit)")[
+            "ok"
+        ]
+        assert outcome(v, "reset", "lb_reset", d, "none")["code"] == 2006
+        assert outcome(v, "reset", "lb_reset", d, "pool_pre_ping")["ok"]
+        costs = v["cost_us"][d]  # one round trip more per checkout, growing with the latency
+        assert costs["10"] > costs["2"] > costs["0"]  # (on loopback alone it is lost in the noise)
+    # the server had counted nothing when the dropped client failed; it counts both at wait_timeout
+    assert v["at_error"]["network dropped it"] == 0 and v["at_end"] >= 2
+    assert v["codes"] == {"network dropped it": 2013, "server closed it": 2006}
+
+
+def claims_13(v: dict[str, Any]) -> None:
     assert v["all_as_expected"] and v["cells"] >= 6
 
 
@@ -84,7 +102,8 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "01_reproduce": claims_01,
     "02_pool_recycle": claims_02,
     "03_pool_pre_ping": claims_03,
-    "12_matrix": claims_12,
+    "12_network_faults": claims_12,
+    "13_matrix": claims_13,
 }
 
 

@@ -40,6 +40,8 @@ DECIDING: dict[str, dict[str, Any]] = {
     "keepalive": {"raised_wait_timeout": True},
     "fork": {"forked": True},
     "commit_in_doubt": {"during_commit": True},
+    "lb_silent_drop": {"hung": True, "aborted_clients_delta": 0, "network_device": True},
+    "lb_reset": {"network_device": True, "idle_seconds": 2, "wait_timeout": 28800},
 }
 #: Scenarios whose error is generic: the same text, even with the deciding fact, fits a
 #: sibling as well (KILL mid-query vs idle KILL; a Session stuck after idle_transaction).

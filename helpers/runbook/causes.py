@@ -158,5 +158,20 @@ CAUSES: dict[str, Cause] = {
             "11_retry",
             "did the error come from COMMIT, and are there duplicates after retries?",
         ),
+        Cause(
+            "lb_silent_drop",
+            "a load balancer, NAT gateway or firewall silently forgot a connection idle past its limit",
+            "pool_recycle below the device's idle limit, and a read_timeout so a hang becomes an error "
+            "(pool_pre_ping alone hangs too); or a TCP keepalive below the limit",
+            "12_network_faults",
+            "did the request hang first, and did the server's Aborted_clients stay flat at that moment?",
+        ),
+        Cause(
+            "lb_reset",
+            "a load balancer or firewall reset (TCP RST) a connection idle past its limit",
+            "pool_pre_ping=True, or pool_recycle below the device's idle limit",
+            "12_network_faults",
+            "is there a device between the app and the server whose idle limit is below the quiet period?",
+        ),
     )
 }

@@ -62,6 +62,7 @@ GONE_AWAY = {
     "flask_scoped_session": 1,
     "fastapi_session": 1,
     "fork": 0.5,
+    "lb_reset": 1,
 }
 LOST_DURING_QUERY = {
     "restart": 3,
@@ -71,6 +72,7 @@ LOST_DURING_QUERY = {
     "read_timeout": 1.5,
     "net_write_timeout": 1.5,
     "paused_server": 1.5,
+    "lb_silent_drop": 1.5,
     "fork": 0.5,
 }
 
@@ -87,17 +89,18 @@ SIGNATURES: tuple[Signature, ...] = (
               r"\b2013\b\s*(?:,|\(HY000\)|:)|Lost connection to (?:MySQL )?server during query", LOST_DURING_QUERY,
               "CR_SERVER_LOST: PyMySQL, libmysqlclient, Connector/C ('Lost connection to server during query')"),
     Signature("client timed out", r"\(timed out\)|(?<!connection )\btimed out\b|socket\.timeout|\bTimeoutError\(",
-              {"read_timeout": 5, "paused_server": 3},
+              {"read_timeout": 5, "paused_server": 3, "lb_silent_drop": 3},
               "PyMySQL appends the socket's '(timed out)'; mysql-connector-python 'timed out'"),
     Signature("socket closed under a write or read",
               r"BrokenPipeError|Broken pipe|ConnectionAbortedError|WinError 1005[34]|ConnectionResetError"
               r"|Connection reset by peer",
-              {"idle": 2, "long_work": 1, "restart": 1, "kill_idle": 0.5},
+              {"idle": 2, "lb_reset": 2, "long_work": 1, "restart": 1, "kill_idle": 0.5},
               "the OS error inside the driver's message: the server had closed the socket"),
     Signature("stream ended early", r"IncompleteReadError|0 bytes read on a total of",
               {"idle": 2, "restart": 2}, "asyncio drivers (aiomysql, asyncmy) on a closed socket"),
     Signature("the network stopped answering", r"Errno 110\]|ETIMEDOUT|Connection timed out(?!, timeout)",
-              {"paused_server": 4, "read_timeout": 1}, "the kernel gave up retransmitting: peer unreachable"),
+              {"paused_server": 4, "lb_silent_drop": 3.5, "read_timeout": 1},
+              "the kernel gave up retransmitting: peer unreachable (or a device forgot the flow)"),
     Signature("lost during connect", r"reading (?:initial|authorization) (?:communication )?packet",
               {"paused_server": 2.5, "restart": 2}, "CR_SERVER_LOST during the handshake"),
     Signature("2055 lost connection, system error",
@@ -194,6 +197,14 @@ def _longer_than_wait(key: str) -> Callable[[Mapping[str, Any]], bool]:
     return rule
 
 
+def _shorter_than_wait(key: str) -> Callable[[Mapping[str, Any]], bool]:
+    def rule(f: Mapping[str, Any]) -> bool:
+        value, wait = _num(f, key), _num(f, "wait_timeout")
+        return value is not None and wait is not None and value < wait
+
+    return rule
+
+
 FACT_RULES: tuple[FactRule, ...] = (
     FactRule(
         "pool_recycle within 10 % of wait_timeout (or above it)",
@@ -203,7 +214,7 @@ FACT_RULES: tuple[FactRule, ...] = (
     FactRule(
         "no pool_pre_ping and no pool_recycle",
         lambda f: f.get("pool_pre_ping") is False and not _num(f, "pool_recycle"),
-        {"idle": 2, "keepalive": 1, "flask_sqlalchemy": 1},
+        {"idle": 2, "keepalive": 1, "flask_sqlalchemy": 1, "lb_reset": 1},
     ),
     FactRule(
         "the request ran longer than wait_timeout", _longer_than_wait("request_seconds"), {"long_work": 5}
@@ -264,7 +275,24 @@ FACT_RULES: tuple[FactRule, ...] = (
         {"read_timeout": 5},
     ),
     FactRule(
-        "server: requests waited without an answer", lambda f: bool(f.get("hung")), {"paused_server": 5}
+        "server: requests waited without an answer",
+        lambda f: bool(f.get("hung")),
+        {"paused_server": 5, "lb_silent_drop": 3},
+    ),
+    FactRule(
+        "requests hung while the server counted no aborted connection",
+        lambda f: bool(f.get("hung")) and _num(f, "aborted_clients_delta") == 0,
+        {"lb_silent_drop": 6},
+    ),
+    FactRule(
+        "a load balancer, NAT gateway or firewall sits between the app and the server",
+        lambda f: bool(f.get("network_device")),
+        {"lb_silent_drop": 3, "lb_reset": 3},
+    ),
+    FactRule(
+        "the connection was gone after a quiet period shorter than wait_timeout",
+        _shorter_than_wait("idle_seconds"),
+        {"lb_reset": 3, "lb_silent_drop": 2, "kill_idle": 1, "restart": 1},
     ),
     FactRule("the error came from COMMIT", lambda f: bool(f.get("during_commit")), {"commit_in_doubt": 5}),
     FactRule(
@@ -304,8 +332,10 @@ def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = No
     ``facts`` holds what is known besides the text, by the names ``FACT_RULES``
     read: ``wait_timeout``, ``pool_recycle``, ``pool_pre_ping``,
     ``request_seconds``, ``idle_seconds``, ``large_statement``, ``framework`` (``flask``,
-    ``flask_sqlalchemy``, ``fastapi``), ``streaming``, ``forked`` and the server
-    check's ``aborted_clients_delta``, ``sleeping_near_timeout``, ``uptime``.
+    ``flask_sqlalchemy``, ``fastapi``), ``streaming``, ``forked``, ``hung`` (requests
+    waited without an answer), ``network_device`` (a load balancer, NAT or firewall sits
+    between the app and the server) and the server check's ``aborted_clients_delta``,
+    ``sleeping_near_timeout``, ``uptime``.
     Columns: rank, scenario, score, summary, evidence, fix, notebook, decide.
     Nothing matched: an empty frame.
     """

@@ -5,7 +5,19 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 
 from __future__ import annotations
 
-from . import fork, held, idle, interactive, keepalive_vs_timeout, packets, paused, retry, server_side, web
+from . import (
+    fork,
+    held,
+    idle,
+    interactive,
+    keepalive_vs_timeout,
+    network,
+    packets,
+    paused,
+    retry,
+    server_side,
+    web,
+)
 from .common import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT
 from .core import (
     COLUMNS,
@@ -23,8 +35,20 @@ from .core import (
 )
 from .idle import recycle_by_age, timeout_scopes, watch_idle
 
-#: The lessons' order (notebooks 01-11); the registry follows it.
-MODULES = (idle, held, interactive, server_side, packets, paused, web, keepalive_vs_timeout, fork, retry)
+#: The lessons' order (notebooks 01-12); the registry follows it.
+MODULES = (
+    idle,
+    held,
+    interactive,
+    server_side,
+    packets,
+    paused,
+    web,
+    keepalive_vs_timeout,
+    fork,
+    retry,
+    network,
+)
 _lesson = {module.__name__: index for index, module in enumerate(MODULES)}
 for _entry in sorted(SCENARIOS.values(), key=lambda entry: _lesson[entry.body.__module__]):
     SCENARIOS[_entry.name] = SCENARIOS.pop(_entry.name)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 12 · Every cause, every fix, on one page
+# # 13 · Every cause, every fix, on one page
 #
 # **The question.** For an incident: which fix covers which cause? Every scenario of notebooks
 # 01–11, with each of its fixes and both drivers, run now against the lab.
@@ -8,7 +8,7 @@
 # code: a stuck Session, an exhausted pool, a duplicated row) and how many steps failed.
 
 # %% [markdown]
-# **Before you start:** lessons 01–11.
+# **Before you start:** lessons 01–12.
 # **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about a minute (every scenario, both drivers), measured in the lab's browser tests.
 
 # %% tags=["parameters"]

@@ -1,0 +1,159 @@
+"""The fault proxy's modes on their own, against the real server, with both drivers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy
+import sqlalchemy.exc
+from sqlalchemy import text
+
+import helpers
+from helpers import Lab
+from helpers.drivers import describe_error
+from helpers.faultproxy import FaultProxy
+
+
+@pytest.fixture
+def proxy(lab: Lab) -> Iterator[FaultProxy]:
+    with FaultProxy(lab.backend.host, lab.backend.port) as proxy:
+        yield proxy
+
+
+def engine_via(lab: Lab, proxy: FaultProxy, driver: str, **options: object) -> sqlalchemy.Engine:
+    return lab.engine(driver, via=proxy.port, pool_size=1, max_overflow=0, **options)  # type: ignore[arg-type]
+
+
+def round_trip(conn: sqlalchemy.Connection) -> float:
+    start = time.perf_counter()
+    conn.execute(text("SELECT 1"))
+    return time.perf_counter() - start
+
+
+def failure(engine: sqlalchemy.Engine, sql: str = "SELECT 1") -> tuple[int | None, float]:
+    """Run ``sql`` on a checkout that must fail; return the error code and how long it took."""
+    start = time.monotonic()
+    with pytest.raises(sqlalchemy.exc.OperationalError) as caught, engine.connect() as conn:
+        conn.execute(text(sql)).fetchall()
+    return describe_error(caught.value).error_code, time.monotonic() - start
+
+
+@pytest.mark.parametrize("driver", list(helpers.DRIVERS))
+def test_latency_is_added_each_way_and_switches_on_open_connections(
+    lab: Lab, proxy: FaultProxy, driver: str
+) -> None:
+    engine = engine_via(lab, proxy, driver)
+    try:
+        with engine.connect() as conn:
+            base = min(round_trip(conn) for _ in range(5))
+            proxy.latency(0.005)
+            slow = min(round_trip(conn) for _ in range(5))
+            proxy.latency(0.0)
+            again = min(round_trip(conn) for _ in range(5))
+        assert slow >= base + 0.010, (base, slow)
+        assert again < base + 0.005, (base, again)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("driver", list(helpers.DRIVERS))
+def test_silent_drop_hangs_until_read_timeout_and_the_server_sees_nothing(
+    lab: Lab, proxy: FaultProxy, driver: str
+) -> None:
+    engine = engine_via(lab, proxy, driver, connect_args={"read_timeout": 1})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        before = lab.status(["Aborted_clients"]).loc[0, "Aborted_clients"]
+        proxy.drop_after_idle(0.5)
+        time.sleep(0.8)
+        code, took = failure(engine)
+        assert code == 2013 and 0.9 <= took < 2.0, (code, took)
+        assert proxy.counts["dropped"] == 1
+        assert lab.status(["Aborted_clients"]).loc[0, "Aborted_clients"] == before, "the server heard nothing"
+        assert len(lab.processlist(user="lab")) >= 1, "its side still sleeps"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("driver", list(helpers.DRIVERS))
+def test_reset_after_idle_fails_the_next_query_at_once(lab: Lab, proxy: FaultProxy, driver: str) -> None:
+    engine = engine_via(lab, proxy, driver)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        proxy.reset_after_idle(0.5)
+        time.sleep(0.8)
+        code, took = failure(engine)
+        assert code == 2006 and took < 0.5, (code, took)
+        assert proxy.counts["reset"] == 1
+        with engine.connect() as conn:  # the pool connects again; the new flow is not idle
+            assert conn.execute(text("SELECT 2")).scalar() == 2
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("driver", list(helpers.DRIVERS))
+def test_cut_after_bytes_loses_the_connection_mid_answer(lab: Lab, proxy: FaultProxy, driver: str) -> None:
+    engine = engine_via(lab, proxy, driver)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        proxy.cut_after(1000)
+        code, _ = failure(engine, "SELECT REPEAT('x', 100000)")
+        assert code == 2013 and proxy.counts["cut"] == 1
+        with engine.connect() as conn:  # once only
+            assert len(conn.execute(text("SELECT REPEAT('x', 100000)")).scalar()) == 100000
+    finally:
+        engine.dispose()
+
+
+def test_lose_reply_forwards_until_armed_then_cuts_once(lab: Lab, proxy: FaultProxy) -> None:
+    engine = engine_via(lab, proxy, "pymysql")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 41 + 1")).scalar() == 42
+        proxy.lose_reply_to(b"SELECT")
+        code, _ = failure(engine)
+        assert code == 2013
+        with engine.connect() as conn:  # disarmed after one cut; the pool reconnects
+            assert conn.execute(text("SELECT 2")).scalar() == 2
+        assert proxy.counts["lost"] == 1
+    finally:
+        engine.dispose()
+
+
+def test_bad_settings_are_refused(proxy: FaultProxy) -> None:
+    with pytest.raises(ValueError, match="at least 0"):
+        proxy.latency(-1)
+    with pytest.raises(ValueError, match="above 0"):
+        proxy.drop_after_idle(0)
+    with pytest.raises(ValueError, match="above 0"):
+        proxy.reset_after_idle(-2)
+
+
+LATENCY = ["--latency", "0", "--latency", "1"]
+
+
+def test_cli_bench_json_lines(lab_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "bench", "--json", "--seconds", "0.1", "--repeats", "1", *LATENCY],
+        env={**lab_env, "LAB_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {(x["driver"], x["pool"], x["rtt_ms"]) for x in lines} == {
+        (d, p, rtt) for d in helpers.DRIVERS for p in helpers.bench.POOLS for rtt in (0.0, 2.0)
+    }
+    for x in lines:
+        assert set(x) == {"driver", "pool", "rtt_ms", "per_second", "ratio_to_none"}
+        assert x["per_second"] > 0
+        assert x["ratio_to_none"] == 1.0 if x["pool"] == "none" else 0 < x["ratio_to_none"] < 1.5
