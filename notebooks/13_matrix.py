@@ -2,7 +2,7 @@
 # # 13 · Every cause, every fix, on one page
 #
 # **The question.** For an incident: which fix covers which cause? Every scenario of notebooks
-# 01–11, with each of its fixes and both drivers, run now against the lab.
+# 01–12, with each of its fixes and both drivers, run now against the lab.
 #
 # A green cell ran clean; a red one shows the error code (or `None` for an error with no driver
 # code: a stuck Session, an exhausted pool, a duplicated row) and how many steps failed.
@@ -54,6 +54,8 @@ summary.groupby("scenario").agg(fixes=("fix", "nunique"), failing=("ok", lambda 
 # | `QueuePool limit ... reached` | sessions never closed (08) | close them; watch `pool.checkedout()` |
 # | random protocol errors in workers | fork (10) | `engine.dispose(close=False)` in the child |
 # | duplicates after retries | retry of a COMMIT in doubt (11) | idempotency keys |
+# | a hang, then 2013 `(timed out)`; the server counted no abort then | a load balancer or NAT silently dropped the idle flow (12) | `pool_recycle` below the device's idle limit, and a `read_timeout` |
+# | 2006 `Connection reset by peer` after a quiet spell shorter than `wait_timeout` | a device reset the idle flow (12) | `pool_pre_ping`, or `pool_recycle` below its limit |
 
 # %% [markdown]
 # ## What's next, and references

