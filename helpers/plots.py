@@ -141,7 +141,7 @@ def connection_ids(uses: pd.DataFrame, recycle: float) -> Figure:
 
 
 #: A colour per pool in the benchmark's plots.
-POOL_COLORS = {"none": NEUTRAL, "pre_ping": OK, "hardened": "#3a6ea5"}
+POOL_COLORS = {"none": NEUTRAL, "pre_ping": OK}
 
 
 def checkout_rates(bench: pd.DataFrame) -> Figure:

@@ -197,6 +197,11 @@ def _longer_than_wait(key: str) -> Callable[[Mapping[str, Any]], bool]:
     return rule
 
 
+def _flag(key: str) -> Callable[[Mapping[str, Any]], bool]:
+    """The rule of a yes/no fact: it applies when ``facts[key]`` is true."""
+    return lambda f: bool(f.get(key))
+
+
 def _shorter_than_wait(key: str) -> Callable[[Mapping[str, Any]], bool]:
     def rule(f: Mapping[str, Any]) -> bool:
         value, wait = _num(f, key), _num(f, "wait_timeout")
@@ -222,7 +227,7 @@ FACT_RULES: tuple[FactRule, ...] = (
     FactRule("the pool was quiet longer than wait_timeout", _longer_than_wait("idle_seconds"), {"idle": 3}),
     FactRule(
         "wait_timeout was raised and failures still come after quiet hours",
-        lambda f: bool(f.get("raised_wait_timeout")),
+        _flag("raised_wait_timeout"),
         {"keepalive": 5},
     ),
     FactRule(
@@ -232,15 +237,15 @@ FACT_RULES: tuple[FactRule, ...] = (
     ),
     FactRule(
         "the statement was inside an open transaction",
-        lambda f: bool(f.get("in_transaction")),
+        _flag("in_transaction"),
         {"idle_transaction": 3},
     ),
     FactRule(
         "the failing request wrote a large value",
-        lambda f: bool(f.get("large_statement")),
+        _flag("large_statement"),
         {"max_allowed_packet": 8},
     ),
-    FactRule("results are streamed", lambda f: bool(f.get("streaming")), {"net_write_timeout": 3}),
+    FactRule("results are streamed", _flag("streaming"), {"net_write_timeout": 3}),
     FactRule(
         "the app runs on Flask-SQLAlchemy",
         lambda f: f.get("framework") == "flask_sqlalchemy",
@@ -252,10 +257,10 @@ FACT_RULES: tuple[FactRule, ...] = (
         {"flask_scoped_session": 4},
     ),
     FactRule("the app runs on FastAPI", lambda f: f.get("framework") == "fastapi", {"fastapi_session": 4}),
-    FactRule("workers fork after the engine exists", lambda f: bool(f.get("forked")), {"fork": 4}),
+    FactRule("workers fork after the engine exists", _flag("forked"), {"fork": 4}),
     FactRule(
         "the CLI's timeout was taken for the application's",
-        lambda f: bool(f.get("timeout_from_cli")),
+        _flag("timeout_from_cli"),
         {"interactive_timeout": 8},
     ),
     FactRule(
@@ -271,12 +276,12 @@ FACT_RULES: tuple[FactRule, ...] = (
     FactRule("server: restarted recently", lambda f: (_num(f, "uptime") or 1e9) < 600, {"restart": 5}),
     FactRule(
         "the statement failed after exactly the client's read_timeout",
-        lambda f: bool(f.get("hit_read_timeout")),
+        _flag("hit_read_timeout"),
         {"read_timeout": 5},
     ),
     FactRule(
         "server: requests waited without an answer",
-        lambda f: bool(f.get("hung")),
+        _flag("hung"),
         {"paused_server": 5, "lb_silent_drop": 3},
     ),
     FactRule(
@@ -286,7 +291,7 @@ FACT_RULES: tuple[FactRule, ...] = (
     ),
     FactRule(
         "a load balancer, NAT gateway or firewall sits between the app and the server",
-        lambda f: bool(f.get("network_device")),
+        _flag("network_device"),
         {"lb_silent_drop": 3, "lb_reset": 3},
     ),
     FactRule(
@@ -294,15 +299,13 @@ FACT_RULES: tuple[FactRule, ...] = (
         _shorter_than_wait("idle_seconds"),
         {"lb_reset": 3, "lb_silent_drop": 2, "kill_idle": 1, "restart": 1},
     ),
-    FactRule("the error came from COMMIT", lambda f: bool(f.get("during_commit")), {"commit_in_doubt": 5}),
+    FactRule("the error came from COMMIT", _flag("during_commit"), {"commit_in_doubt": 5}),
     FactRule(
         "the pool's checked-out count only grows",
-        lambda f: bool(f.get("checked_out_grows")),
+        _flag("checked_out_grows"),
         {"pool_exhaustion": 5},
     ),
-    FactRule(
-        "the connection was killed", lambda f: bool(f.get("killed")), {"kill_idle": 3, "kill_mid_query": 3}
-    ),
+    FactRule("the connection was killed", _flag("killed"), {"kill_idle": 3, "kill_mid_query": 3}),
 )
 
 CANDIDATE_COLUMNS = ["rank", "scenario", "score", "summary", "evidence", "fix", "notebook", "decide"]

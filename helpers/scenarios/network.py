@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -34,7 +36,8 @@ from ..drivers import ErrorInfo, describe_error
 from ..faultproxy import FaultProxy
 from ..lab import Lab
 from ..progress import ticks, wait, wait_until
-from .core import RECORDED, Fix, Trial, each, scenario
+from .common import PRE_PING
+from .core import NO_FIX, RECORDED, Fix, Trial, each, scenario
 
 #: The device's idle limit, the quiet time (longer), and the lab's bound on a wait no timeout ends.
 DEVICE_IDLE = 1.5
@@ -56,7 +59,7 @@ def hung(seconds: float) -> ErrorInfo:
     fixes=[
         Fix("no timeout", prevents=False),
         Fix(f"read_timeout={READ_TIMEOUT}", WITH_READ_TIMEOUT, prevents=False),
-        Fix("pool_pre_ping", {"pool_pre_ping": True}, prevents=False),
+        Fix(PRE_PING.name, PRE_PING.options, prevents=False),
         Fix(f"pool_pre_ping + read_timeout={READ_TIMEOUT}", {"pool_pre_ping": True, **WITH_READ_TIMEOUT}),
         RECYCLE_BELOW_DEVICE,
     ],
@@ -67,12 +70,7 @@ def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: flo
     """After the quiet, every trial's checkout and query run in their own thread. A trial
     still waiting after ``hang`` seconds gets a "no answer" row; then the proxy releases
     the forgotten flows (a real kernel would, many minutes later) and its own row follows."""
-    with FaultProxy(lab.backend.host, lab.backend.port) as proxy:
-        for trial in trials:
-            trial.route_via(proxy.port)
-        proxy.drop_after_idle(device_idle)
-        each(trials, "first query")
-        wait(quiet, f"quiet; the device forgets flows idle {device_idle:g}s")
+    with _behind_device(lab, trials, quiet, drop=device_idle) as proxy:
         threads = _query_or_hang(trials, "query after the quiet", hang)
         proxy.release()
         for thread in threads:
@@ -83,18 +81,29 @@ def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: flo
 @scenario(
     "lb_reset",
     "A load balancer or firewall resets a flow idle longer than its limit (below wait_timeout)",
-    fixes=[Fix("none", prevents=False), Fix("pool_pre_ping", {"pool_pre_ping": True}), RECYCLE_BELOW_DEVICE],
+    fixes=[NO_FIX, PRE_PING, RECYCLE_BELOW_DEVICE],
     params={"device_idle": DEVICE_IDLE, "quiet": QUIET},
 )
 def lb_reset(lab: Lab, trials: list[Trial], device_idle: float, quiet: float) -> None:
+    with _behind_device(lab, trials, quiet, reset=device_idle):
+        each(trials, "query after the quiet")
+        each(trials, "next checkout")
+
+
+@contextmanager
+def _behind_device(
+    lab: Lab, trials: list[Trial], quiet: float, drop: float | None = None, reset: float | None = None
+) -> Iterator[FaultProxy]:
+    """Route every trial through a fault proxy that forgets (``drop``) or resets (``reset``)
+    flows idle that many seconds; run a first query, then stay quiet for ``quiet`` seconds."""
     with FaultProxy(lab.backend.host, lab.backend.port) as proxy:
         for trial in trials:
             trial.route_via(proxy.port)
-        proxy.reset_after_idle(device_idle)
+        proxy.drop_after_idle(drop)
+        proxy.reset_after_idle(reset)
         each(trials, "first query")
-        wait(quiet, f"quiet; the device resets flows idle {device_idle:g}s")
-        each(trials, "query after the quiet")
-        each(trials, "next checkout")
+        wait(quiet, f"quiet; the device {'forgets' if drop else 'resets'} flows idle {drop or reset:g}s")
+        yield proxy
 
 
 def _query_or_hang(trials: list[Trial], step: str, bound: float) -> list[threading.Thread]:
