@@ -1,6 +1,7 @@
 """What a liveness check at checkout costs: checkouts per second per pool, per driver, per latency.
 
-A *pool* here is a set of engine options (``POOLS``). The round trip grows through
+A *pool* here is a :class:`~helpers.scenarios.Fix` (``POOLS``): engine options, and for
+``hardened`` the hardened pool (:mod:`helpers.hardened`). The round trip grows through
 the lab's fault proxy (:mod:`helpers.faultproxy`), which adds latency each way;
 latency 0 connects straight to the server, without the proxy.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
@@ -19,11 +19,13 @@ from .drivers import DRIVERS
 from .faultproxy import FaultProxy
 from .lab import Lab
 from .progress import progress_enabled
+from .scenarios.common import HARDENED, PRE_PING
+from .scenarios.core import Fix, build_engine
 
 SELECT_1 = text("SELECT 1")
 
-#: The pools the benchmark compares: their names and engine options.
-POOLS: dict[str, dict[str, Any]] = {"none": {}, "pre_ping": {"pool_pre_ping": True}}
+#: The pools the benchmark compares, by name.
+POOLS: dict[str, Fix] = {"none": Fix("none"), "pre_ping": PRE_PING, "hardened": HARDENED}
 
 #: Latencies the proxy adds, each way, in milliseconds (0: no proxy).
 LATENCIES_MS = (0.0, 1.0, 5.0)
@@ -38,7 +40,7 @@ def checkout_rate(
     (any check, the query, the rollback on return), not connecting. ``via``
     routes the connection through a local port (the fault proxy).
     """
-    engine = lab.engine(driver, via=via, pool_size=1, max_overflow=0, **pool_options(pool))
+    engine, watch = build_engine(lab, driver, pool_fix(pool), via, pool_size=1, max_overflow=0)
     try:
         with engine.connect() as conn:  # connect and warm up outside the timed loop
             conn.execute(SELECT_1)
@@ -52,10 +54,12 @@ def checkout_rate(
         elapsed = time.perf_counter() - start
     finally:
         engine.dispose()
+        if watch is not None:
+            watch.close()
     return {"checkouts": count, "seconds": elapsed, "per_second": count / elapsed}
 
 
-def pool_options(pool: str) -> dict[str, Any]:
+def pool_fix(pool: str) -> Fix:
     try:
         return POOLS[pool]
     except KeyError:
@@ -79,7 +83,7 @@ def measure(
     from tqdm.auto import tqdm
 
     for pool in pools:
-        pool_options(pool)
+        pool_fix(pool)
     rows = []
     variants = [(d, p) for d in drivers for p in pools]
     with ExitStack() as stack:

@@ -141,7 +141,7 @@ def connection_ids(uses: pd.DataFrame, recycle: float) -> Figure:
 
 
 #: A colour per pool in the benchmark's plots.
-POOL_COLORS = {"none": NEUTRAL, "pre_ping": OK}
+POOL_COLORS = {"none": NEUTRAL, "pre_ping": OK, "hardened": "#1f77b4"}
 
 
 def checkout_rates(bench: pd.DataFrame) -> Figure:

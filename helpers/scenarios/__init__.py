@@ -18,7 +18,7 @@ from . import (
     server_side,
     web,
 )
-from .common import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT
+from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT
 from .core import (
     COLUMNS,
     NO_FIX,
@@ -55,6 +55,7 @@ for _entry in sorted(SCENARIOS.values(), key=lambda entry: _lesson[entry.body.__
 
 __all__ = [
     "COLUMNS",
+    "HARDENED",
     "MODULES",
     "NO_FIX",
     "PRE_PING",

@@ -1,10 +1,11 @@
-"""What several scenarios share: the lab's ``wait_timeout`` and the two pool fixes.
+"""What several scenarios share: the lab's ``wait_timeout`` and the pool fixes.
 
 One home for them, so that a lesson, a test and a scenario all mean the same 2 seconds.
 """
 
 from __future__ import annotations
 
+from ..hardened import Hardening
 from .core import Fix
 
 #: The lab's ``wait_timeout``: short enough to watch, long enough to measure.
@@ -12,6 +13,13 @@ WAIT_TIMEOUT = 2
 
 RECYCLE_BELOW = Fix("pool_recycle=1", {"pool_recycle": 1})
 PRE_PING = Fix("pool_pre_ping", {"pool_pre_ping": True})
+#: The hardened pool (:mod:`helpers.hardened`) with its defaults, where ``pool_pre_ping`` would go.
+HARDENED = Fix("hardened pool", hardening=Hardening())
+
+
+def unchecked(fix: Fix) -> Fix:
+    """``fix`` declared as not preventing the failure (where no check at checkout can)."""
+    return Fix(fix.name, fix.options, False, fix.on_connect, fix.pattern, fix.hardening)
 
 
 def whole_seconds(seconds: float) -> int:

@@ -28,6 +28,7 @@ from ..drivers import (
     describe_error,
     driver_noise_logged,
 )
+from ..hardened import Hardening, PoolWatch, harden
 from ..lab import Lab, server_id
 
 COLUMNS = [
@@ -75,7 +76,8 @@ class Fix:
     DBAPI connection (a ``connect`` event); ``pattern`` names an application-code
     change the scenario's body carries out (e.g. ``"release"``: give the connection
     back during long work); a scenario declares the patterns its body knows, and a
-    fix naming any other is refused at registration.
+    fix naming any other is refused at registration. ``hardening`` hardens the engine's
+    pool (:mod:`helpers.hardened`).
     """
 
     name: str
@@ -84,9 +86,21 @@ class Fix:
     prevents: bool | None = True
     on_connect: tuple[str, ...] = ()
     pattern: str | None = None
+    hardening: Hardening | None = None
 
 
 NO_FIX = Fix("none", prevents=False)
+
+
+def build_engine(
+    lab: Lab, driver: str, fix: Fix, via: int | None = None, **options: Any
+) -> tuple[sqlalchemy.Engine, PoolWatch | None]:
+    """An engine for ``driver`` with ``fix`` applied (its options over ``options``, its
+    connect statements, its hardened pool), and the hardened pool's watch (None without)."""
+    engine = lab.engine(driver, via=via, **{**options, **fix.options})
+    if fix.on_connect:
+        event.listen(engine, "connect", run_on_connect(fix.on_connect))
+    return engine, harden(engine, fix.hardening) if fix.hardening else None
 
 
 def run_on_connect(statements: Sequence[str]) -> Callable[[Any, Any], None]:
@@ -111,16 +125,17 @@ class Trial:
         self.driver = driver
         self.fix = fix
         self.t0 = t0
+        self.watch: PoolWatch | None = None
         self.engine = self.make_engine()
         self.rows: list[dict[str, Any]] = []
 
     def make_engine(self, via: int | None = None) -> sqlalchemy.Engine:
         """This trial's engine: one pooled connection (unless the fix picks a pool class),
-        the fix's options and connect statements; ``via`` routes it through a local port."""
+        the fix applied (:func:`build_engine`); ``via`` routes it through a local port."""
         sized = {} if "poolclass" in self.fix.options else {"pool_size": 1, "max_overflow": 0}
-        engine = self.lab.engine(self.driver, via=via, **{**sized, **self.fix.options})
-        if self.fix.on_connect:
-            event.listen(engine, "connect", run_on_connect(self.fix.on_connect))
+        if self.watch is not None:
+            self.watch.close()
+        engine, self.watch = build_engine(self.lab, self.driver, self.fix, via, **sized)
         return engine
 
     def route_via(self, port: int) -> None:
@@ -166,12 +181,17 @@ class Trial:
         """
         start = time.monotonic()
         note: dict[str, Any] = {"connection_id": connection_id}
+        if self.watch is not None:
+            self.watch.take_caught()  # what it caught before this step belongs to no step
         try:
             yield note
         except RECORDED as exc:
             self.record(name, start, note["connection_id"], exc)
         else:
             self.record(name, start, note["connection_id"])
+            caught = self.watch.take_caught() if self.watch is not None else []
+            if caught:  # the hardened pool replaced a connection: say which part caught what
+                note.setdefault("message", "hardened pool: " + "; ".join(caught))
             if note.get("message"):  # an ok step may report what it saw
                 self.rows[-1]["message"] = note["message"]
 
@@ -214,6 +234,8 @@ class Trial:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.watch is not None:
+            self.watch.close()
 
 
 def each(trials: Iterable[Trial], step: str, sql: str = PROBE) -> None:

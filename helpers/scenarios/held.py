@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..lab import Lab
 from ..progress import ticks
-from .common import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
+from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, unchecked, whole_seconds
 from .core import NO_FIX, Fix, Trial, each, scenario
 
 #: Seconds of non-database work: longer than WAIT_TIMEOUT.
@@ -25,9 +25,11 @@ SESSION_WAIT = 10
     "A request holds its connection through 3 s of non-database work, then queries again",
     fixes=[
         NO_FIX,
-        Fix(PRE_PING.name, PRE_PING.options, prevents=False),
-        Fix(RECYCLE_BELOW.name, RECYCLE_BELOW.options, prevents=False),
+        unchecked(PRE_PING),
+        unchecked(RECYCLE_BELOW),
+        unchecked(HARDENED),
         Fix("release during work", PRE_PING.options, pattern="release"),
+        Fix("release during work, hardened pool", pattern="release", hardening=HARDENED.hardening),
         Fix("keep-alive during work", pattern="keepalive"),
         Fix(
             f"session wait_timeout={SESSION_WAIT} (connect event)",

@@ -22,14 +22,14 @@ from sqlalchemy import text
 from ..lab import Lab, server_id
 from ..logs import capture
 from ..progress import ticks, wait
-from .common import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
+from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
 from .core import NO_FIX, Fix, Trial, each, scenario
 
 
 @scenario(
     "idle",
     "A pooled connection idles past wait_timeout; the next request fails once",
-    fixes=[NO_FIX, RECYCLE_BELOW, PRE_PING],
+    fixes=[NO_FIX, RECYCLE_BELOW, PRE_PING, HARDENED],
     params={"wait_timeout": WAIT_TIMEOUT, "idle": WAIT_TIMEOUT + 1},
 )
 def idle(lab: Lab, trials: list[Trial], wait_timeout: float, idle: float) -> None:
@@ -55,6 +55,7 @@ HOLD = 1.3
         Fix("pool_recycle=2 (=wait_timeout)", {"pool_recycle": WAIT_TIMEOUT}, prevents=False),
         Fix("pool_recycle=4", {"pool_recycle": 2 * WAIT_TIMEOUT}, prevents=False),
         PRE_PING,
+        HARDENED,
     ],
     params={"wait_timeout": WAIT_TIMEOUT, "hold": HOLD},
 )
@@ -72,7 +73,7 @@ def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: flo
 @scenario(
     "restart",
     "The server restarts; every pooled connection is dead",
-    fixes=[NO_FIX, PRE_PING],
+    fixes=[NO_FIX, PRE_PING, HARDENED],
 )
 def restart(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")

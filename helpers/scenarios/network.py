@@ -34,9 +34,10 @@ from sqlalchemy import text
 
 from ..drivers import ErrorInfo, describe_error
 from ..faultproxy import FaultProxy
+from ..hardened import Hardening
 from ..lab import Lab
 from ..progress import ticks, wait, wait_until
-from .common import PRE_PING
+from .common import HARDENED, PRE_PING, unchecked
 from .core import NO_FIX, RECORDED, Fix, Trial, each, scenario
 
 #: The device's idle limit, the quiet time (longer), and the lab's bound on a wait no timeout ends.
@@ -61,6 +62,12 @@ def hung(seconds: float) -> ErrorInfo:
         Fix(f"read_timeout={READ_TIMEOUT}", WITH_READ_TIMEOUT, prevents=False),
         Fix(PRE_PING.name, PRE_PING.options, prevents=False),
         Fix(f"pool_pre_ping + read_timeout={READ_TIMEOUT}", {"pool_pre_ping": True, **WITH_READ_TIMEOUT}),
+        unchecked(HARDENED),
+        Fix(
+            f"hardened pool, ping_after=1 + read_timeout={READ_TIMEOUT}",
+            WITH_READ_TIMEOUT,
+            hardening=Hardening(ping_after=1),
+        ),
         RECYCLE_BELOW_DEVICE,
     ],
     codes=frozenset({2013, None}),  # None: the hang, recorded as "no answer"
@@ -81,7 +88,7 @@ def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: flo
 @scenario(
     "lb_reset",
     "A load balancer or firewall resets a flow idle longer than its limit (below wait_timeout)",
-    fixes=[NO_FIX, PRE_PING, RECYCLE_BELOW_DEVICE],
+    fixes=[NO_FIX, PRE_PING, HARDENED, RECYCLE_BELOW_DEVICE],
     params={"device_idle": DEVICE_IDLE, "quiet": QUIET},
 )
 def lb_reset(lab: Lab, trials: list[Trial], device_idle: float, quiet: float) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..drivers import describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
-from .common import PRE_PING
+from .common import HARDENED, PRE_PING, unchecked
 from .core import NO_FIX, Fix, Trial, each, ensure_events_table, scenario
 
 #: When the KILL lands during ``SELECT SLEEP(QUERY)``.
@@ -30,7 +30,9 @@ TX_TIMEOUT = 1
 TX_IDLE = 2.0
 
 
-@scenario("kill_idle", "The connection is KILLed while it sits in the pool", fixes=[NO_FIX, PRE_PING])
+@scenario(
+    "kill_idle", "The connection is KILLed while it sits in the pool", fixes=[NO_FIX, PRE_PING, HARDENED]
+)
 def kill_idle(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")
     for trial in trials:
@@ -42,7 +44,7 @@ def kill_idle(lab: Lab, trials: list[Trial]) -> None:
 @scenario(
     "kill_mid_query",
     "The connection is KILLed while a query runs on it",
-    fixes=[NO_FIX, Fix(PRE_PING.name, PRE_PING.options, prevents=False)],
+    fixes=[NO_FIX, unchecked(PRE_PING), unchecked(HARDENED)],
 )
 def kill_mid_query(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")
@@ -60,7 +62,7 @@ def kill_mid_query(lab: Lab, trials: list[Trial]) -> None:
     f"A transaction writes, then idles {TX_IDLE:g}s > idle_transaction_timeout={TX_TIMEOUT}s",
     fixes=[
         NO_FIX,
-        Fix(PRE_PING.name, PRE_PING.options, prevents=False),
+        unchecked(PRE_PING),
         Fix("commit before idling", pattern="commit"),
     ],
     patterns={"commit"},

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 from .. import webapps
 from ..drivers import DISCONNECT_CODES
+from ..hardened import harden
 from ..lab import Lab
 from ..progress import wait
-from .common import PRE_PING, WAIT_TIMEOUT
+from .common import HARDENED, PRE_PING, WAIT_TIMEOUT
 from .core import Fix, Trial, scenario
 
 QUIET = WAIT_TIMEOUT + 1
@@ -53,6 +54,7 @@ def _idle_requests(lab: Lab, clients: dict[Trial, Any]) -> None:
         Fix("no remove(), pool_pre_ping", PRE_PING.options, prevents=False),
         Fix("remove() at teardown, no pre-ping", pattern="remove", prevents=False),
         Fix("remove() at teardown + pool_pre_ping", PRE_PING.options, pattern="remove"),
+        Fix("remove() at teardown + hardened pool", pattern="remove", hardening=HARDENED.hardening),
     ],
     codes=STUCK,
     patterns={"remove"},
@@ -73,13 +75,17 @@ def flask_scoped_session(lab: Lab, trials: list[Trial]) -> None:
         Fix("SQLALCHEMY_ENGINE_OPTIONS = {}", prevents=False),
         Fix("SQLALCHEMY_ENGINE_OPTIONS = {pool_pre_ping: True}", PRE_PING.options),
         Fix("SQLALCHEMY_ENGINE_OPTIONS = {pool_recycle: 1}", {"pool_recycle": 1}),
+        Fix("harden(db.engine) in the app context", hardening=HARDENED.hardening),
     ],
 )
 def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
     apps = {}
     for trial in trials:
         url = lab.url(trial.driver).render_as_string(hide_password=False)
-        apps[trial] = webapps.flask_sqlalchemy_app(url, trial.fix.options)
+        apps[trial] = app, db = webapps.flask_sqlalchemy_app(url, trial.fix.options)
+        if trial.fix.hardening is not None:
+            with app.app_context():
+                trial.watch = harden(db.engine, trial.fix.hardening)
     try:
         _idle_requests(lab, {t: app.test_client() for t, (app, _db) in apps.items()})
     finally:
@@ -94,6 +100,7 @@ def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
     fixes=[
         Fix("one shared Session, pool_pre_ping", PRE_PING.options, pattern="shared", prevents=False),
         Fix("Session per request (yield, close), pool_pre_ping", PRE_PING.options),
+        Fix("Session per request (yield, close), hardened pool", hardening=HARDENED.hardening),
     ],
     codes=STUCK,
     patterns={"shared"},
