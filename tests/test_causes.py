@@ -88,7 +88,7 @@ def test_cli_scenarios_json_lines(lab_env: dict[str, str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(records) == 4  # 2 drivers × 2 fixes
+    assert len(records) == len(helpers.DRIVERS) * len(helpers.SCENARIOS["kill_idle"].fixes)
     required = {"scenario", "driver", "fix", "ok", "error_code", "error_message", "seconds"}
     assert all(required <= set(record) for record in records)
     failed = [r for r in records if not r["ok"]]
