@@ -8,15 +8,18 @@ latency 0 connects straight to the server, without the proxy.
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
 
 from .drivers import DRIVERS
 from .faultproxy import FaultProxy
+from .hardened import Hardening, harden
 from .lab import Lab
 from .progress import progress_enabled
 from .scenarios.common import HARDENED, PRE_PING
@@ -29,6 +32,11 @@ POOLS: dict[str, Fix] = {"none": Fix("none"), "pre_ping": PRE_PING, "hardened": 
 
 #: Latencies the proxy adds, each way, in milliseconds (0: no proxy).
 LATENCIES_MS = (0.0, 1.0, 5.0)
+
+#: Per driver, the connect arguments that leave TLS out where the server offers none.
+#: PyMySQL builds ``ssl.create_default_context()`` on every connect in its default
+#: "preferred" mode; mysqlclient (on MariaDB Connector/C) asks for TLS only when told to.
+NO_TLS: dict[str, dict[str, Any]] = {"pymysql": {"ssl_disabled": True}}
 
 
 def checkout_rate(
@@ -76,8 +84,9 @@ def measure(
 ) -> pd.DataFrame:
     """``checkout_rate`` for every driver × pool × latency, ``repeats`` times each.
 
-    The repeats are interleaved (every variant once, then again), so that a slow moment of
-    the machine hits all variants alike. One row per measurement; ``rtt_ms`` is the round
+    The repeats are interleaved (every variant once, then again) and each repeat starts one
+    variant later than the one before, so that a slow moment of the machine, or its drift
+    during a repeat, hits all variants alike. One row per measurement; ``rtt_ms`` is the round
     trip the proxy adds (twice the latency each way).
     """
     from tqdm.auto import tqdm
@@ -104,7 +113,8 @@ def measure(
         )
         for repeat in range(repeats):
             for ms, via in proxies.items():
-                for driver, pool in variants:
+                shift = repeat % len(variants)
+                for driver, pool in variants[shift:] + variants[:shift]:
                     rate = checkout_rate(lab, driver, pool, seconds, via)
                     rows.append(
                         {"driver": driver, "pool": pool, "latency_ms": ms, "rtt_ms": 2 * ms, "repeat": repeat}
@@ -174,3 +184,101 @@ def cost_table(df: pd.DataFrame) -> pd.DataFrame:
         }
     ).reset_index()
     return out if out["rtt_ms"].nunique() > 1 else out.drop(columns="rtt_ms")
+
+
+def _median_us(call: Callable[[], object], n: int, repeats: int) -> float:
+    """The median over ``repeats`` batches of µs per ``call()``, each batch ``n`` calls."""
+    batches = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(n):
+            call()
+        batches.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(batches)
+
+
+def part_costs(lab: Lab, driver: str = "pymysql", n: int = 2000, repeats: int = 5) -> pd.DataFrame:
+    """What each part of the hardened pool costs one checkout, in µs (medians of
+    ``repeats`` batches of ``n``), next to a ping and a ``SELECT 1`` on the same connection.
+
+    The hardened pool's own ``checkout`` and ``checkin`` listeners are called directly on a
+    live, recently used connection, so a row shows the check alone, not the pool around it:
+    the peek (``poll()`` of the socket), and the peek with ``leak_after`` (the checkout's
+    stack captured, the connection registered for the watcher).
+    """
+    rows = [
+        {"part": "peek (hardened pool, defaults)", "us": _listeners_us(lab, driver, Hardening(), n, repeats)},
+        {
+            "part": "peek + checkout stack (leak_after set)",
+            "us": _listeners_us(lab, driver, Hardening(leak_after=3600), n, repeats),
+        },
+    ]
+    engine = lab.engine(driver, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            cursor = dbapi.cursor()
+
+            def select_1() -> None:
+                cursor.execute("SELECT 1")
+                cursor.fetchall()
+
+            ping_us = _median_us(lambda: engine.dialect.do_ping(dbapi), n // 10, repeats)
+            rows.append({"part": "ping (pool_pre_ping's check)", "us": ping_us})
+            rows.append({"part": "SELECT 1 (a round trip)", "us": _median_us(select_1, n // 10, repeats)})
+            cursor.close()
+    finally:
+        engine.dispose()
+    df = pd.DataFrame(rows)
+    df.insert(0, "driver", driver)
+    df["us"] = df["us"].round(2)
+    return df
+
+
+def _listeners_us(lab: Lab, driver: str, settings: Hardening, n: int, repeats: int) -> float:
+    """µs per call of the hardened pool's checkout and checkin listeners on a live connection."""
+    engine = lab.engine(driver, pool_size=1, max_overflow=0)
+    watch = harden(engine, settings)
+    try:
+        with engine.connect() as conn:
+            fairy = conn.connection
+            dbapi, record = fairy.dbapi_connection, fairy._connection_record
+
+            def check() -> None:
+                watch._on_checkout(dbapi, record, fairy)
+                watch._on_checkin(dbapi, record)
+
+            return _median_us(check, n, repeats)
+    finally:
+        engine.dispose()
+        watch.close()
+
+
+def connect_costs(
+    lab: Lab, drivers: Sequence[str] = tuple(DRIVERS), n: int = 20, repeats: int = 5
+) -> pd.DataFrame:
+    """Milliseconds per new DBAPI connection (connect, then close), per driver, with the
+    driver's defaults and, where :data:`NO_TLS` has them, with TLS left out; the medians of
+    ``repeats`` interleaved batches of ``n``. A recycle or a disconnect pays this once."""
+    variants: list[tuple[str, str, dict[str, Any]]] = [(d, "defaults", {}) for d in drivers] + [
+        (d, ", ".join(f"{k}={v}" for k, v in args.items()), args)
+        for d in drivers
+        for args in [NO_TLS.get(d)]
+        if args
+    ]
+    connects = {}
+    for driver, name, args in variants:
+        dialect = lab.engine(driver).dialect
+        cargs, cparams = dialect.create_connect_args(lab.url(driver))
+        connects[driver, name] = lambda d=dialect, a=cargs, p={**cparams, **args}: d.connect(*a, **p).close()
+    batches: dict[tuple[str, str], list[float]] = {key: [] for key in connects}
+    for _ in range(repeats):
+        for key, connect in connects.items():
+            batches[key].append(_median_us(connect, n, 1) / 1000)
+    return pd.DataFrame(
+        [
+            {"driver": d, "connect_args": name, "ms_per_connect": round(statistics.median(b), 3)}
+            for (d, name), b in batches.items()
+        ]
+    )

@@ -5,6 +5,7 @@ python -m helpers status [--json]    where it is, whether it runs
 python -m helpers down [--volumes]   stop it, leave nothing behind
 python -m helpers scenarios [--driver pymysql] [--only idle] [--json]
 python -m helpers bench [--pool none] [--latency 1] [--seconds 1] [--repeats 3] [--json]
+python -m helpers bench --costs [--driver pymysql] [--json]
                                      checkouts per second per pool, driver and added latency
 python -m helpers logs [-n 20]       the server's error log
 python -m helpers doctor [URL] [--error TEXT | --error-file FILE | --error -]
@@ -101,6 +102,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     lab = Lab.start(_config(args))
     try:
+        if args.costs:
+            return _bench_costs(lab, args.driver or tuple(DRIVERS), args.json)
         df = bench.measure(
             lab,
             args.driver or tuple(DRIVERS),
@@ -118,6 +121,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
             _out(json.dumps(record))
     else:
         _out(table.to_string(index=False))
+    return 0
+
+
+def _bench_costs(lab: Lab, drivers: Sequence[str], as_json: bool) -> int:
+    """µs per part of a checkout check, and ms per connect, per driver."""
+    parts = pd.concat([bench.part_costs(lab, d) for d in drivers], ignore_index=True)
+    connects = bench.connect_costs(lab, drivers)
+    for table in (parts, connects):
+        if as_json:
+            for record in table.to_dict("records"):
+                _out(json.dumps(record))
+        else:
+            _out(table.to_string(index=False) + "\n")
     return 0
 
 
@@ -224,6 +240,9 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--json", action="store_true", help="one JSON object per line")
     be.add_argument("--seconds", type=float, default=1.0, help="length of one measurement")
     be.add_argument("--repeats", type=int, default=3)
+    be.add_argument(
+        "--costs", action="store_true", help="instead: µs per peek, ping and stack capture; ms per connect"
+    )
     be.set_defaults(func=cmd_bench)
     logs = sub.add_parser("logs", help="the server's error log")
     logs.add_argument("-n", type=int, default=20)

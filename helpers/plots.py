@@ -196,6 +196,50 @@ def rates_by_latency(bench: pd.DataFrame) -> Figure:
     return fig
 
 
+def replacements(replaced: pd.DataFrame, wait_timeout: float) -> Figure:
+    """Connections each pool has replaced so far against time (``scenarios.replacements``
+    data): one step for all of them at once, or a slope over the jitter."""
+    fig = _figure(figsize=(8, 3))
+    ax = fig.subplots()
+    colors = {"pool_recycle": ERROR, "hardened": POOL_COLORS["hardened"]}
+    styles = iter(["-", "--", "-.", ":"] * len(replaced))
+    for pool, rows in replaced.groupby("pool", sort=False):
+        color = next((c for key, c in colors.items() if key in str(pool)), NEUTRAL)
+        ax.step(
+            [0, *rows["t"]],
+            [0, *rows["replaced"].cumsum()],
+            where="post",
+            color=color,
+            ls=next(styles),
+            label=str(pool),
+        )
+    ax.axvline(wait_timeout, color=ERROR, ls=":", label=f"wait_timeout={wait_timeout:g}s")
+    ax.set_xlabel("seconds since the pool filled")
+    ax.set_ylabel("connections replaced")
+    ax.set_title("When a pool of connections made together replaces them")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def part_costs(costs: pd.DataFrame) -> Figure:
+    """µs per checkout of each part (``bench.part_costs`` data), a bar per part, a panel per driver."""
+    drivers = list(dict.fromkeys(costs["driver"]))
+    fig = _figure(figsize=(8, 1 + 0.5 * len(costs)))
+    axes = fig.subplots(len(drivers), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, driver in zip(axes, drivers, strict=True):
+        part = costs[costs["driver"] == driver]
+        ax.barh(part["part"], part["us"], color=[OK if "peek" in p else NEUTRAL for p in part["part"]])
+        for y, us in enumerate(part["us"]):
+            ax.text(us, y, f" {us:,.1f} µs", va="center", fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(driver, fontsize=9)
+        ax.grid(axis="x", alpha=0.3, which="both")
+    axes[-1].set_xscale("log")
+    axes[-1].set_xlabel("µs per checkout (log)")
+    return fig
+
+
 def connections_over_time(samples: pd.DataFrame, wait_timeout: float | None = None) -> Figure:
     """Server connections each strategy holds over time (``connections_over_time`` data)."""
     fig = _figure(figsize=(8, 3.5))

@@ -25,12 +25,24 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
-def record(what: str, **values: Any) -> dict[str, Any]:
-    """Show ``what`` and ``values`` as one line, and keep ``values`` in the output's metadata."""
+#: How much of a recorded value the line shows (the metadata keeps all of it; the lesson's
+#: table or plot shows the same values whole).
+SHOWN = 240
+
+
+def record(what: str, **values: Any) -> None:
+    """Show ``what`` and ``values`` as one line, and keep ``values`` in the output's metadata.
+
+    Returns nothing, so that a cell ending with it shows the line only."""
     kept = {name: _plain(value) for name, value in values.items()}
-    shown = ", ".join(f"{name} = `{json.dumps(value)}`" for name, value in kept.items())
+    shown = ", ".join(
+        f"{name} = `{_short(json.dumps(value, ensure_ascii=False))}`" for name, value in kept.items()
+    )
     display(Markdown(f"*Recorded: {what}: {shown}*"), metadata={KEY: kept})
-    return kept
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 def outcomes(summary: Any) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,8 @@
 # | `10_fork` | a pool inherited across `fork()` |
 # | `11_retry` | when a retry is safe: a COMMIT in doubt |
 # | `12_network_faults` | a load balancer forgets idle flows: silent drops, resets, latency |
-# | `13_matrix` | every cause × fix × driver on one page |
+# | `13_beyond_pre_ping` | a hardened pool: peek instead of ping, jittered recycle, long-checkout reports |
+# | `14_matrix` | every cause × fix × driver on one page |
 # | `runbook` | for an incident: your error text and server in, the likely cause and its fix out |
 # | `playground` | any setting against any cause, with controls (also `make playground`) |
 #

@@ -128,7 +128,7 @@ helpers.bench.summary(bench)
 # %% [markdown]
 # ## What's next, and references
 #
-# **Next:** `13_matrix`.
+# **Next:** `13_beyond_pre_ping`.
 #
 # - [AWS: Network Load Balancer idle timeout](https://docs.aws.amazon.com/elasticloadbalancing/latest/network/network-load-balancers.html#connection-idle-timeout)
 # - [Azure Load Balancer: TCP reset and idle timeout](https://learn.microsoft.com/en-us/azure/load-balancer/load-balancer-tcp-reset)

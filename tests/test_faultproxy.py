@@ -163,3 +163,14 @@ def test_cli_bench_json_lines(lab_env: dict[str, str]) -> None:
             assert x["ratio_to_none"] == 1.0
         else:  # one short run each: on loopback a stall can tip the ratio either way; 2 ms cannot
             assert x["ratio_to_none"] > 0 and (x["rtt_ms"] == 0 or x["ratio_to_none"] < 1.5)
+
+
+def test_cli_bench_costs(lab_env: dict[str, str]) -> None:
+    result = cli("bench", "--costs", "--json", "--driver", "pymysql", env={**lab_env, "LAB_PROGRESS": "0"})
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    parts = {x["part"]: x["us"] for x in lines if "part" in x}
+    connects = {x["connect_args"]: x["ms_per_connect"] for x in lines if "connect_args" in x}
+    assert len(parts) == 4 and all(us > 0 for us in parts.values())
+    assert parts["peek (hardened pool, defaults)"] < parts["SELECT 1 (a round trip)"]  # no round trip
+    assert set(connects) == {"defaults", "ssl_disabled=True"} and all(ms > 0 for ms in connects.values())

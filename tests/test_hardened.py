@@ -137,3 +137,7 @@ def test_settings_refuse_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARDEN_BYPASS", "soon")
     with pytest.raises(ValueError, match="HARDEN_BYPASS"):
         Hardening.from_env()
+    monkeypatch.setenv("HARDEN_BYPASS", "0.5")
+    monkeypatch.setenv("HARDEN_JITTER", "off")  # a fraction has no "off": 0 says it
+    with pytest.raises(ValueError, match=r"HARDEN_JITTER='off': give a number$"):
+        Hardening.from_env()

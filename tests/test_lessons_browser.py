@@ -26,7 +26,7 @@ sync_api = pytest.importorskip(
 )
 
 LESSONS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))
-#: The longest lesson (13_matrix) runs about a minute alone; allow for a loaded machine.
+#: The longest lesson (14_matrix) runs about a minute alone; allow for a loaded machine.
 RUN_ALL = 300_000
 PROMPT = re.compile(r"^\[\d+\]:$")
 #: The notebook on screen (JupyterLab keeps other tabs in the DOM, hidden).

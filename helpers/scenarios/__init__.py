@@ -33,7 +33,8 @@ from .core import (
     scenario,
     summarize,
 )
-from .idle import recycle_by_age, timeout_scopes, watch_idle
+from .held import long_checkout_report
+from .idle import recycle_by_age, replacements, timeout_scopes, watch_idle
 
 #: The lessons' order (notebooks 01-12); the registry follows it.
 MODULES = (
@@ -67,7 +68,9 @@ __all__ = [
     "Trial",
     "each",
     "get",
+    "long_checkout_report",
     "recycle_by_age",
+    "replacements",
     "run",
     "run_all",
     "scenario",

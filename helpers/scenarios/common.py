@@ -5,6 +5,8 @@ One home for them, so that a lesson, a test and a scenario all mean the same 2 s
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..hardened import Hardening
 from .core import Fix
 
@@ -19,7 +21,7 @@ HARDENED = Fix("hardened pool", hardening=Hardening())
 
 def unchecked(fix: Fix) -> Fix:
     """``fix`` declared as not preventing the failure (where no check at checkout can)."""
-    return Fix(fix.name, fix.options, False, fix.on_connect, fix.pattern, fix.hardening)
+    return dataclasses.replace(fix, prevents=False)
 
 
 def whole_seconds(seconds: float) -> int:

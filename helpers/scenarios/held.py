@@ -7,10 +7,18 @@ before its next query. Pool settings act only at checkout, so they cannot help.
 
 from __future__ import annotations
 
+import logging
+import time
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from ..hardened import Hardening
 from ..lab import Lab
+from ..logs import capture
 from ..progress import ticks
 from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, unchecked, whole_seconds
-from .core import NO_FIX, Fix, Trial, each, scenario
+from .core import NO_FIX, Fix, Trial, build_engine, each, scenario
 
 #: Seconds of non-database work: longer than WAIT_TIMEOUT.
 WORK = WAIT_TIMEOUT + 1.0
@@ -60,3 +68,33 @@ def long_work(lab: Lab, trials: list[Trial], wait_timeout: float, work: float) -
             else:
                 trial.query("query after work", conn=conn)
         each(trials, "next checkout")
+
+
+def long_checkout_report(
+    lab: Lab, driver: str = "pymysql", leak_after: float = 1.0, hold: float = 2.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The hardened pool's report of a connection held too long: a request checks out,
+    queries, then holds the connection ``hold`` seconds (``leak_after`` < ``hold``).
+
+    Returns (long checkouts, log): :meth:`~helpers.hardened.PoolWatch.long_checkouts`, with
+    the stack of the code that checked the connection out, and the warning it logged.
+    """
+    fix = Fix("hardened pool, leak_after", hardening=Hardening(leak_after=leak_after))
+    engine, watch = build_engine(lab, driver, fix, pool_size=1, max_overflow=0)
+    assert watch is not None
+    try:
+        with capture("helpers.hardened", level=logging.WARNING) as records:
+            start = time.monotonic()
+            _export_nightly_report(engine, hold)
+            return watch.long_checkouts(), records.frame(start)
+    finally:
+        engine.dispose()
+        watch.close()
+
+
+def _export_nightly_report(engine: Engine, hold: float) -> None:
+    """Application code that checks out, queries, then keeps its connection through slow work."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        for _ in ticks(hold, 0.25, "holding the connection"):
+            pass

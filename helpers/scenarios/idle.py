@@ -8,22 +8,24 @@ Scenarios (registered, run with :func:`helpers.scenarios.run`):
 ``restart``         the server restarts under the pool
 
 Measurements for the notebooks: :func:`timeout_scopes`, :func:`watch_idle`,
-:func:`recycle_by_age`.
+:func:`recycle_by_age`, :func:`replacements`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from ..lab import Lab, server_id
 from ..logs import capture
 from ..progress import ticks, wait
 from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
-from .core import NO_FIX, Fix, Trial, each, scenario
+from .core import NO_FIX, Fix, Trial, build_engine, each, scenario
 
 
 @scenario(
@@ -158,3 +160,61 @@ def recycle_by_age(
     finally:
         engine.dispose()
     return pd.DataFrame(uses), records.frame(start)
+
+
+def replacements(
+    lab: Lab,
+    pools: Mapping[str, Fix],
+    driver: str = "pymysql",
+    size: int = 8,
+    wait_timeout: int = 6,
+    every: float = 0.1,
+) -> pd.DataFrame:
+    """When each pool replaces its connections by age: a pool of ``size`` connections, made
+    together, all checked out together every ``every`` seconds (never idle), each session's
+    ``wait_timeout`` set to ``wait_timeout``, watched a little longer than that.
+
+    One row per checkout round: the pool, when (seconds since that pool started filling),
+    how many connections it replaced, and how long the round took (connects included).
+    ``pool_recycle`` replaces them all in one round, whose requests all wait for a connect;
+    the hardened pool's jittered lifetimes spread the connects out.
+    """
+    session = (f"SET SESSION wait_timeout = {wait_timeout}",)
+    engines = {}
+    rows: list[dict[str, Any]] = []
+
+    def check_out_all(name: str, engine: Engine) -> set[int | None]:
+        start = time.monotonic()
+        conns = [engine.connect() for _ in range(size)]
+        ids = {server_id(c) for c in conns}
+        for c in conns:
+            c.close()
+        fresh = ids - seen.get(name, ids)
+        seen[name] = seen.get(name, set()) | ids
+        rows.append(
+            {
+                "pool": name,
+                "t": round(start - origin[name], 2),
+                "replaced": len(fresh),
+                "round_ms": round((time.monotonic() - start) * 1000, 1),
+            }
+        )
+        return ids
+
+    seen: dict[str, set[int | None]] = {}
+    origin: dict[str, float] = {}
+    try:
+        for name, fix in pools.items():
+            fix = dataclasses.replace(fix, on_connect=(*session, *fix.on_connect))
+            engine, watch = engines[name] = build_engine(lab, driver, fix, pool_size=size, max_overflow=0)
+            origin[name] = time.monotonic()
+            check_out_all(name, engine)  # the first fill: every connection made now
+        for _ in ticks(wait_timeout * 1.1, every, "checking out every connection"):
+            for name, (engine, _watch) in engines.items():
+                check_out_all(name, engine)
+    finally:
+        for engine, watch in engines.values():
+            engine.dispose()
+            if watch is not None:
+                watch.close()
+    return pd.DataFrame(rows[len(pools) :], columns=["pool", "t", "replaced", "round_ms"])

@@ -84,6 +84,8 @@ def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
         url = lab.url(trial.driver).render_as_string(hide_password=False)
         apps[trial] = app, db = webapps.flask_sqlalchemy_app(url, trial.fix.options)
         if trial.fix.hardening is not None:
+            if trial.watch is not None:  # the trial's own engine is not the one the app uses
+                trial.watch.close()
             with app.app_context():
                 trial.watch = harden(db.engine, trial.fix.hardening)
     try:

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 13 · Every cause, every fix, on one page
+# # 14 · Every cause, every fix, on one page
 #
 # **The question.** For an incident: which fix covers which cause? Every scenario of notebooks
 # 01–12, with each of its fixes and both drivers, run now against the lab.
