@@ -32,8 +32,8 @@ test: test-local test-docker  ## everything: the suite on a private mariadbd, th
 test-local: setup browser-deps  ## the whole suite against a private local MariaDB (browser tests included)
 	$(PY) -m pytest
 
-test-docker: setup docker-deps  ## docker backend tests, scenarios (once each) and notebooks, in a private engine
-	LAB_BACKEND=docker LAB_TEST_REPEATS=1 $(PY) -m pytest tests/test_docker.py tests/test_scenarios.py tests/test_notebooks.py \
+test-docker: setup docker-deps  ## docker backend tests, scenarios (once each, the two default drivers) and notebooks, in a private engine
+	LAB_BACKEND=docker LAB_TEST_REPEATS=1 LAB_TEST_ALL_DRIVERS=0 $(PY) -m pytest tests/test_docker.py tests/test_scenarios.py tests/test_notebooks.py \
 		-k "not 13_beyond_pre_ping"  # it measures the pool, not the server; the local pass runs it
 
 docker-deps:

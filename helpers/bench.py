@@ -36,7 +36,10 @@ LATENCIES_MS = (0.0, 1.0, 5.0)
 #: Per driver, the connect arguments that leave TLS out where the server offers none.
 #: PyMySQL builds ``ssl.create_default_context()`` on every connect in its default
 #: "preferred" mode; mysqlclient (on MariaDB Connector/C) asks for TLS only when told to.
-NO_TLS: dict[str, dict[str, Any]] = {"pymysql": {"ssl_disabled": True}}
+NO_TLS: dict[str, dict[str, Any]] = {
+    "pymysql": {"ssl_disabled": True},
+    "mysqlconnector": {"ssl_disabled": True},
+}
 
 
 def checkout_rate(

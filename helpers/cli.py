@@ -30,7 +30,7 @@ import pandas as pd
 from . import bench, runbook, serve
 from .backends import choose_backend
 from .config import LabConfig
-from .drivers import DRIVERS
+from .drivers import ALL_DRIVERS, ASYNC_DRIVERS, DRIVERS
 from .errors import LabError
 from .lab import Lab
 from .runbook.classify import MAX_TEXT, normalize_text
@@ -222,12 +222,17 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
     sc = sub.add_parser("scenarios", help="run the scenarios, print one line per driver and fix")
-    sc.add_argument("--driver", action="append", choices=list(DRIVERS), help="repeatable; default: both")
+    sc.add_argument(
+        "--driver",
+        action="append",
+        choices=list(ALL_DRIVERS),
+        help=f"repeatable; default: {' and '.join(DRIVERS)}; a scenario that does not run with one says why",
+    )
     sc.add_argument("--only", action="append", metavar="NAME", help=f"repeatable; of: {', '.join(SCENARIOS)}")
     sc.add_argument("--json", action="store_true", help="one JSON object per line")
     sc.set_defaults(func=cmd_scenarios)
     be = sub.add_parser("bench", help="checkouts per second per pool, driver and added latency")
-    be.add_argument("--driver", action="append", choices=list(DRIVERS))
+    be.add_argument("--driver", action="append", choices=[d for d in ALL_DRIVERS if d not in ASYNC_DRIVERS])
     be.add_argument("--pool", action="append", choices=list(bench.POOLS), help="repeatable; default: all")
     be.add_argument(
         "--latency",

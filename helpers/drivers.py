@@ -1,8 +1,15 @@
-"""The two drivers the lab compares, and how their errors are read as data."""
+"""The drivers the lab compares, and how their errors are read as data.
+
+``DRIVERS`` are the two the lessons and scenarios use by default (PyMySQL and mysqlclient);
+``ALL_DRIVERS`` adds Oracle's mysql-connector-python, MariaDB Connector/Python, and the two
+async drivers, which run through ``create_async_engine`` (``ASYNC_DRIVERS``).
+"""
 
 from __future__ import annotations
 
 import gc
+import importlib
+import importlib.metadata
 import logging
 import sys
 from collections.abc import Iterator
@@ -16,11 +23,36 @@ import sqlalchemy.exc
 
 log = logging.getLogger(__name__)
 
-#: SQLAlchemy dialect suffix -> the package behind it.
+#: SQLAlchemy dialect suffix -> the package behind it: the two the lab uses by default.
 DRIVERS: dict[str, str] = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient"}
+#: Every MySQL driver SQLAlchemy supports: dialect suffix -> the package behind it.
+ALL_DRIVERS: dict[str, str] = {
+    **DRIVERS,
+    "mysqlconnector": "mysql-connector-python",
+    "mariadbconnector": "mariadb",
+    "aiomysql": "aiomysql",
+    "asyncmy": "asyncmy",
+}
+#: The drivers that run through ``create_async_engine``, their steps driven by an event loop.
+ASYNC_DRIVERS = frozenset({"aiomysql", "asyncmy"})
+#: Drivers whose ``connect()`` refuses a ``charset`` argument (MariaDB Connector/Python
+#: speaks utf8mb4 already).
+NO_CHARSET = frozenset({"mariadbconnector"})
+
+
+def _base_errors() -> tuple[type[Exception], ...]:
+    """The drivers' own base exceptions, of those installed."""
+    found: list[type[Exception]] = [pymysql.err.Error, MySQLdb.Error]
+    for module, name in (("mysql.connector", "Error"), ("mariadb", "Error"), ("asyncmy.errors", "Error")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except ImportError:  # not installed: its scenarios cannot run anyway
+            continue
+    return tuple(found)
+
 
 #: The drivers' own base exceptions (raised where SQLAlchemy does not wrap them).
-DRIVER_ERRORS: tuple[type[Exception], ...] = (pymysql.err.Error, MySQLdb.Error)
+DRIVER_ERRORS: tuple[type[Exception], ...] = _base_errors()
 
 #: Client error codes for a connection that died under the client.
 #: 2006 ``CR_SERVER_GONE_ERROR``: the request could not be sent.
@@ -30,12 +62,40 @@ DRIVER_ERRORS: tuple[type[Exception], ...] = (pymysql.err.Error, MySQLdb.Error)
 #: disconnects.
 DISCONNECT_CODES = frozenset({2006, 2013})
 
+#: mysql-connector-python's code for a write to a dead socket: 2055
+#: ``CR_SERVER_LOST_EXTENDED``, "Lost connection to MySQL server at 'host:port', system
+#: error: ...", where the other drivers say 2006 (SQLAlchemy's dialect lists it too).
+CR_SERVER_LOST_EXTENDED = 2055
+#: Codes a driver reports for a dead connection besides ``DISCONNECT_CODES``.
+EXTRA_CODES: dict[str, frozenset[int]] = {"mysqlconnector": frozenset({CR_SERVER_LOST_EXTENDED})}
+
+
+def driver_codes(driver: str, codes: frozenset[int | None]) -> frozenset[int | None]:
+    """``codes`` (a scenario's), widened by what ``driver`` reports for the same fault."""
+    return codes | EXTRA_CODES.get(driver, frozenset()) if codes & DISCONNECT_CODES else codes
+
 
 def check_driver(driver: str) -> str:
     """Return ``driver`` if it is one the lab knows, else raise ``ValueError``."""
-    if driver not in DRIVERS:
-        raise ValueError(f"unknown driver {driver!r}: choose one of {', '.join(DRIVERS)}")
+    if driver not in ALL_DRIVERS:
+        raise ValueError(f"unknown driver {driver!r}: choose one of {', '.join(ALL_DRIVERS)}")
     return driver
+
+
+def versions(driver: str) -> dict[str, str | None]:
+    """The installed versions of ``driver``'s package and of SQLAlchemy (None: not installed).
+    From the packages' metadata: PyMySQL's ``__version__`` imitates mysqlclient's."""
+
+    def version(package: str) -> str | None:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "driver_version": version(ALL_DRIVERS[check_driver(driver)]),
+        "sqlalchemy_version": version("SQLAlchemy"),
+    }
 
 
 @dataclass(frozen=True)
@@ -66,9 +126,12 @@ def describe_error(exc: BaseException) -> ErrorInfo:
     code: int | None = None
     message = str(orig)
     args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
+    errno = getattr(orig, "errno", None)
+    if args and isinstance(args[0], int):  # PyMySQL, mysqlclient, the async drivers
         code = args[0] or None
         message = str(args[1]) if len(args) > 1 else ""
+    elif isinstance(errno, int):  # mysql-connector-python, MariaDB Connector/Python
+        code = errno or None
     outer = type(exc)
     text = f"{outer.__module__}.{outer.__qualname__}: {exc}"
     return ErrorInfo(error_class, code, message, invalidated, text)

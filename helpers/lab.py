@@ -21,10 +21,11 @@ import pymysql
 import sqlalchemy
 from sqlalchemy import URL, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .backends import Backend, choose_backend
 from .config import LabConfig
-from .drivers import check_driver
+from .drivers import ASYNC_DRIVERS, NO_CHARSET, check_driver
 from .errors import LabError
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,27 @@ ADMIN_INIT = "SET SESSION wait_timeout = 86400, interactive_timeout = 86400"
 
 
 def _store_server_id(dbapi_connection: Any, record: Any) -> None:
-    """``connect`` listener: remember the server's id for this DBAPI connection."""
-    record.info["server_id"] = dbapi_connection.thread_id()
+    """``connect`` listener: remember the server's id for this DBAPI connection: the
+    driver's own record of it (``thread_id()``, ``connection_id``), else asked once."""
+    thread_id = getattr(dbapi_connection, "thread_id", None)
+    connection_id = getattr(dbapi_connection, "connection_id", None)
+    if callable(thread_id):  # PyMySQL, mysqlclient
+        record.info["server_id"] = thread_id()
+    elif isinstance(connection_id, int):  # mysql-connector-python, MariaDB Connector/Python
+        record.info["server_id"] = connection_id
+    else:  # the async drivers' adapted connections
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT CONNECTION_ID()")
+        record.info["server_id"] = int(cursor.fetchone()[0])
+        cursor.close()
 
 
-def server_id(connection: sqlalchemy.Connection) -> int | None:
-    """The server's connection id (``CONNECTION_ID()``) behind a checked-out Connection,
-    known without a round trip, so it can be reported even when the next query fails."""
-    return connection.connection.info.get("server_id")  # type: ignore[no-any-return]
+def server_id(connection: Any) -> int | None:
+    """The server's connection id (``CONNECTION_ID()``) behind a checked-out Connection
+    (or an ``AsyncConnection``), known without a round trip, so it can be reported even
+    when the next query fails."""
+    sync = getattr(connection, "sync_connection", None) or connection
+    return sync.connection.info.get("server_id")  # type: ignore[no-any-return]
 
 
 class Lab:
@@ -125,7 +139,7 @@ class Lab:
             host="127.0.0.1" if via else b.host,
             port=via or b.port,
             database=b.database,
-            query={"charset": "utf8mb4", **query},
+            query={**({} if driver in NO_CHARSET else {"charset": "utf8mb4"}), **query},
         )
 
     def admin_url(self) -> URL:
@@ -137,8 +151,19 @@ class Lab:
     def engine(self, driver: str = "pymysql", via: int | None = None, **options: Any) -> Engine:
         """``create_engine(lab.url(driver, via), **options)``, with each connection's
         server id recorded (see :func:`server_id`)."""
+        if driver in ASYNC_DRIVERS:
+            raise ValueError(f"{driver} is an async driver: use lab.async_engine()")
         engine = sqlalchemy.create_engine(self.url(driver, via), **options)
         event.listen(engine, "connect", _store_server_id)
+        return engine
+
+    def async_engine(self, driver: str = "aiomysql", via: int | None = None, **options: Any) -> AsyncEngine:
+        """``create_async_engine(lab.url(driver, via), **options)`` for an async driver, with
+        each connection's server id recorded (its pool events are the ``sync_engine``'s)."""
+        if driver not in ASYNC_DRIVERS:
+            raise ValueError(f"{driver} is not an async driver: use lab.engine()")
+        engine = create_async_engine(self.url(driver, via), **options)
+        event.listen(engine.sync_engine, "connect", _store_server_id)
         return engine
 
     # -- admin SQL -----------------------------------------------------------

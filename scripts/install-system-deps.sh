@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the lab needs, installed with apt where we are root on Debian/Ubuntu.
-#   pkg-config, libmariadb-dev, gcc     build mysqlclient (the C driver)
+#   pkg-config, libmariadb-dev, gcc     build mysqlclient and mariadb (MariaDB Connector/Python),
+#                                       both against MariaDB Connector/C
 #   mariadb-server-core, -client-core   mariadbd + mariadb-install-db for the local backend
 #                                       (the binaries only: no system service is started)
 #   --docker: also docker.io and debootstrap, for the tests of the docker backend

@@ -1,4 +1,5 @@
-"""Every scenario, both drivers, repeated: the failure happens with a disconnect code, the fixes hold."""
+"""Every scenario, both drivers, repeated: the failure happens with a disconnect code, the fixes hold.
+Then once with each other driver a scenario runs with (``LAB_TEST_ALL_DRIVERS=0``: not)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from helpers import DISCONNECT_CODES, DRIVERS, SCENARIOS, Lab, run, summarize
+from helpers.drivers import ALL_DRIVERS, driver_codes
 
 from .test_runbook_classify import GENERIC, best_rank
 
@@ -15,9 +17,29 @@ from .test_runbook_classify import GENERIC, best_rank
 REPEATS = int(os.environ.get("LAB_TEST_REPEATS", "3"))
 
 
-@pytest.mark.parametrize("repeat", range(REPEATS))
-@pytest.mark.parametrize("driver", list(DRIVERS))
-@pytest.mark.parametrize("name", list(SCENARIOS))
+#: Where SQLAlchemy does not invalidate the dead connection (the lab's finding, with
+#: mysql-connector-python 26 and SQLAlchemy 2.1): on the first statement of a checkout,
+#: ``cursor()`` refuses the dead connection with "MySQL Connection not available"; SQLAlchemy's
+#: dialect looks for "MySQL Connection not available." (with a full stop), so it is not a
+#: disconnect; the rollback that follows fails with 2055, and that error, raised while the
+#: first was handled, reaches the caller with ``connection_invalidated`` False. The next
+#: checkout works all the same. (A statement later in a request is recognised.)
+NOT_INVALIDATED = {
+    ("mysqlconnector", name)
+    for name in ("idle", "recycle_margin", "restart", "kill_idle", "lb_reset", "keepalive")
+}
+#: The other drivers run each scenario that runs with them once (the docker pass leaves them out).
+OTHERS = (
+    [d for d in ALL_DRIVERS if d not in DRIVERS] if os.environ.get("LAB_TEST_ALL_DRIVERS", "1") != "0" else []
+)
+CASES = [(name, driver, repeat) for name in SCENARIOS for driver in DRIVERS for repeat in range(REPEATS)] + [
+    (name, driver, 0) for name in SCENARIOS for driver in OTHERS if driver in SCENARIOS[name].drivers
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "driver", "repeat"), CASES, ids=["-".join(map(str, case)) for case in CASES]
+)
 def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
     rows = run(name, lab, drivers=[driver])
     assert set(rows["fix"]) == {fix.name for fix in SCENARIOS[name].fixes}
@@ -29,22 +51,28 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
         else:
             assert len(errors) >= 1, f"{fix.name}: expected the failure:\n{trial.to_string()}"
             codes = {None if pd.isna(code) else int(code) for code in errors["error_code"]}
-            assert codes <= SCENARIOS[name].codes, errors.to_string()
+            assert codes <= driver_codes(driver, SCENARIOS[name].codes), errors.to_string()
             if SCENARIOS[name].codes == DISCONNECT_CODES:
                 assert len(errors) == 1, (
                     f"{fix.name}: one failed request, then recovery:\n{trial.to_string()}"
                 )
-                assert errors["invalidated"].all(), "SQLAlchemy should have invalidated the dead connection"
+                # SQLAlchemy invalidates the dead connection, except where the lab found it does not
+                recognised = (driver, name) not in NOT_INVALIDATED
+                assert (errors["invalidated"] == recognised).all(), errors.to_string()
         if fix.prevents or SCENARIOS[name].codes == DISCONNECT_CODES:
             # the pool recovers: the trial's last request works. (Where a stuck Session is the
             # lesson, codes include None and the unfixed trial is not expected to recover.)
             assert trial.iloc[-1]["outcome"] == "ok", trial.to_string()
     assert summarize(rows)["as_expected"].all()
+    assert rows["driver_version"].notna().all() and rows["sqlalchemy_version"].notna().all()
     # The runbook reads the error this run really recorded back to this scenario.
     if rows["error_text"].fillna("").ne("").any():
         rank = best_rank(rows, name)
         texts = rows[["fix", "step", "error_text"]].dropna().to_dict("records")
-        assert rank is not None and rank <= (3 if name in GENERIC else 1), (name, driver, rank, texts)
+        # (mysql-connector-python says 2055 "Broken pipe" after an idle timeout and a restart alike:
+        # for the other drivers, their cause among the first three)
+        best = 3 if name in GENERIC or driver not in DRIVERS else 1
+        assert rank is not None and rank <= best, (name, driver, rank, texts)
 
 
 # What the notebooks say about the codes and texts each driver gives.
@@ -95,3 +123,31 @@ def test_summarize_judges_a_callers_fix_by_its_own_prevents(lab: Lab) -> None:
     summary = summarize(run("idle", lab, drivers=["pymysql"], fixes=[mine, tried])).set_index("fix")
     assert summary.loc[mine.name, "ok"] and summary.loc[mine.name, "as_expected"] is False
     assert summary.loc[tried.name, "as_expected"] is None
+
+
+def test_a_scenario_says_why_it_does_not_run_with_a_driver(lab: Lab) -> None:
+    from helpers.scenarios import coverage
+
+    with pytest.raises(ValueError, match="does not run with aiomysql: an asyncio event loop"):
+        run("fork", lab, drivers=["aiomysql"])
+    table = coverage().set_index("scenario")
+    assert list(table.columns) == list(ALL_DRIVERS)
+    assert (table.loc["idle"] == "runs").all() and (table.loc["fork", list(DRIVERS)] == "runs").all()
+    assert table.loc["fork", "asyncmy"].startswith("an asyncio event loop")
+    assert table.loc["keepalive", "aiomysql"] == "the lab's keep-alive job is a thread on a sync engine"
+
+
+def test_an_async_driver_runs_on_its_own_event_loop(lab: Lab) -> None:
+    from helpers.scenarios.core import AsyncTrial, new_trial
+
+    trial = new_trial(lab, "idle", "asyncmy", SCENARIOS["idle"].fixes[0], 0.0)
+    try:
+        assert isinstance(trial, AsyncTrial) and type(trial.engine).__name__ == "AsyncEngine"
+        conn = trial.checkout()  # held across steps, on the trial's loop
+        trial.query("first", conn=conn, keep=True)
+        trial.query("second", conn=conn)
+    finally:
+        trial.close()
+    assert [r["outcome"] for r in trial.rows] == ["ok", "ok"]
+    assert trial.rows[0]["connection_id"] == trial.rows[1]["connection_id"] is not None
+    assert trial.rows[0]["driver_version"] and trial.loop.is_closed()

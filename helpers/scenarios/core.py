@@ -3,11 +3,15 @@
 A *scenario* reproduces one cause of 2006/2013. It runs several *trials* in
 lockstep, one per (driver, fix), so that a wait is paid once for all of them.
 Each trial owns one engine and records every step as a row; a failure is a
-row with its error code and message, never an exception.
+row with its error code and message, never an exception. A trial on an async
+driver (:class:`AsyncTrial`) owns an ``AsyncEngine`` and an event loop that
+runs each of its steps as a coroutine.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,9 +21,12 @@ from typing import Any
 import pandas as pd
 import sqlalchemy
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import runlock
 from ..drivers import (
+    ALL_DRIVERS,
+    ASYNC_DRIVERS,
     DISCONNECT_CODES,
     DRIVER_ERRORS,
     DRIVERS,
@@ -27,9 +34,12 @@ from ..drivers import (
     check_driver,
     describe_error,
     driver_noise_logged,
+    versions,
 )
 from ..hardened import Hardening, PoolWatch, harden
 from ..lab import Lab, server_id
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     "scenario",
@@ -46,6 +56,8 @@ COLUMNS = [
     "latency",
     "error_text",
     "prevents",
+    "driver_version",
+    "sqlalchemy_version",
 ]
 
 #: The statement a step runs unless told otherwise: cheap, and it names the connection.
@@ -94,13 +106,19 @@ NO_FIX = Fix("none", prevents=False)
 
 def build_engine(
     lab: Lab, driver: str, fix: Fix, via: int | None = None, **options: Any
-) -> tuple[sqlalchemy.Engine, PoolWatch | None]:
+) -> tuple[Any, PoolWatch | None]:
     """An engine for ``driver`` with ``fix`` applied (its options over ``options``, its
-    connect statements, its hardened pool), and the hardened pool's watch (None without)."""
-    engine = lab.engine(driver, via=via, **{**options, **fix.options})
+    connect statements, its hardened pool), and the hardened pool's watch (None without).
+    For an async driver, an ``AsyncEngine`` (the listeners go on its ``sync_engine``)."""
+    merged = {**options, **fix.options}
+    if driver in ASYNC_DRIVERS:
+        engine: Any = lab.async_engine(driver, via=via, **merged)
+        pool_engine = engine.sync_engine
+    else:
+        engine = pool_engine = lab.engine(driver, via=via, **merged)
     if fix.on_connect:
-        event.listen(engine, "connect", run_on_connect(fix.on_connect))
-    return engine, harden(engine, fix.hardening) if fix.hardening else None
+        event.listen(pool_engine, "connect", run_on_connect(fix.on_connect))
+    return engine, harden(pool_engine, fix.hardening) if fix.hardening else None
 
 
 def run_on_connect(statements: Sequence[str]) -> Callable[[Any, Any], None]:
@@ -126,10 +144,11 @@ class Trial:
         self.fix = fix
         self.t0 = t0
         self.watch: PoolWatch | None = None
+        self.versions = versions(driver)
         self.engine = self.make_engine()
         self.rows: list[dict[str, Any]] = []
 
-    def make_engine(self, via: int | None = None) -> sqlalchemy.Engine:
+    def make_engine(self, via: int | None = None) -> Any:
         """This trial's engine: one pooled connection (unless the fix picks a pool class),
         the fix applied (:func:`build_engine`); ``via`` routes it through a local port."""
         sized = {} if "poolclass" in self.fix.options else {"pool_size": 1, "max_overflow": 0}
@@ -218,6 +237,7 @@ class Trial:
             "latency": round(time.monotonic() - start, 4),
             "error_text": None,
             "prevents": self.fix.prevents,
+            **self.versions,
         }
         if exc is not None:
             info = exc if isinstance(exc, ErrorInfo) else describe_error(exc)
@@ -238,6 +258,69 @@ class Trial:
             self.watch.close()
 
 
+class AsyncTrial(Trial):
+    """A trial on an async driver: an ``AsyncEngine``, and an event loop of its own that
+    runs each step as a coroutine (a connection belongs to the loop that made it, so the
+    loop lives as long as the trial). ``checkout`` returns an ``AsyncConnection``."""
+
+    def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
+        self.loop = asyncio.new_event_loop()
+        super().__init__(lab, scenario, driver, fix, t0)
+
+    def route_via(self, port: int) -> None:
+        self.loop.run_until_complete(self.engine.dispose())
+        self.engine = self.make_engine(via=port)
+
+    def checkout(self) -> AsyncConnection:  # type: ignore[override]
+        engine: AsyncEngine = self.engine
+        return self.loop.run_until_complete(engine.connect().start())
+
+    def query(
+        self,
+        step: str,
+        sql: str = PROBE,
+        conn: AsyncConnection | None = None,  # type: ignore[override]
+        keep: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        with self.step(step) as note:
+            self.loop.run_until_complete(self._query(note, sql, conn, conn is None or not keep, params))
+
+    async def _query(
+        self,
+        note: dict[str, Any],
+        sql: str,
+        conn: AsyncConnection | None,
+        done: bool,
+        params: dict[str, Any] | None,
+    ) -> None:
+        try:
+            if conn is None:
+                conn = await self.engine.connect().start()
+            note["connection_id"] = server_id(conn.sync_connection)
+            result = await conn.execute(text(sql), params)
+            if result.returns_rows:
+                result.fetchall()
+            if done:
+                await conn.commit()
+        finally:
+            if conn is not None and done:
+                await conn.close()
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.engine.dispose())
+            if self.watch is not None:
+                self.watch.close()
+        finally:
+            self.loop.close()
+
+
+def new_trial(lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> Trial:
+    """A :class:`Trial`, or an :class:`AsyncTrial` for an async driver."""
+    return (AsyncTrial if driver in ASYNC_DRIVERS else Trial)(lab, scenario, driver, fix, t0)
+
+
 def each(trials: Iterable[Trial], step: str, sql: str = PROBE) -> None:
     """Every trial runs the same step, one after the other (milliseconds apart)."""
     for trial in trials:
@@ -248,7 +331,8 @@ def each(trials: Iterable[Trial], step: str, sql: str = PROBE) -> None:
 class Scenario:
     """A registered reproduction: its story, its fixes, the function that runs it, the
     error codes its failure really gives (None: an error with no driver code), and its
-    timings (``params``: name -> default seconds) that a caller may change."""
+    timings (``params``: name -> default seconds) that a caller may change. ``drivers``:
+    the drivers it runs with; ``not_for``: why it does not run with others, by driver."""
 
     name: str
     title: str
@@ -256,6 +340,14 @@ class Scenario:
     body: Callable[..., None]
     codes: frozenset[int | None] = DISCONNECT_CODES
     params: dict[str, float] = field(default_factory=dict)
+    drivers: frozenset[str] = frozenset(DRIVERS)
+    not_for: dict[str, str] = field(default_factory=dict)
+
+    def why_not(self, driver: str) -> str | None:
+        """None if the scenario runs with ``driver``; else why not."""
+        if driver in self.drivers:
+            return None
+        return self.not_for.get(driver, "not covered yet: it runs with " + ", ".join(sorted(self.drivers)))
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -268,10 +360,13 @@ def scenario(
     codes: frozenset[int | None] = DISCONNECT_CODES,
     params: dict[str, float] | None = None,
     patterns: set[str] | frozenset[str] = frozenset(),
+    drivers: Iterable[str] = tuple(DRIVERS),
+    not_for: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., None]], Scenario]:
     """Decorator: register ``body(lab, trials, **params)`` as scenario ``name``; ``params``
     are its timings in seconds (e.g. ``wait_timeout``, ``idle``) with their defaults;
-    ``patterns`` the application-code changes (``Fix.pattern``) its body carries out."""
+    ``patterns`` the application-code changes (``Fix.pattern``) its body carries out;
+    ``drivers`` the drivers it runs with, and ``not_for`` why not with others."""
 
     def register(body: Callable[..., None]) -> Scenario:
         for fix in fixes:
@@ -280,7 +375,16 @@ def scenario(
                 raise ValueError(
                     f"scenario {name!r}: fix {fix.name!r} names pattern {fix.pattern!r}; known: {known}"
                 )
-        entry = Scenario(name, title, tuple(fixes), body, frozenset(codes), dict(params or {}))
+        entry = Scenario(
+            name,
+            title,
+            tuple(fixes),
+            body,
+            frozenset(codes),
+            dict(params or {}),
+            frozenset(check_driver(d) for d in drivers),
+            dict(not_for or {}),
+        )
         SCENARIOS[name] = entry
         return entry
 
@@ -326,20 +430,24 @@ def run(
 ) -> pd.DataFrame:
     """Run scenario ``name`` for every driver × fix; one row per step per trial.
 
-    ``drivers`` defaults to every driver; ``fixes`` to the scenario's own list (names pick
-    from it). ``params`` change the scenario's timings (``Scenario.params``). Runs against
-    one server are serialized across processes (:mod:`helpers.runlock`): a second one waits.
+    ``drivers`` defaults to the two default drivers (``DRIVERS``); any of ``ALL_DRIVERS``
+    the scenario runs with (``Scenario.drivers``) may be picked. ``fixes`` defaults to the
+    scenario's own list (names pick from it). ``params`` change the scenario's timings
+    (``Scenario.params``). Runs against one server are serialized across processes
+    (:mod:`helpers.runlock`): a second one waits.
     """
     entry = get(name)
     timings = check_params(entry, params)
     chosen = [f if isinstance(f, Fix) else _fix_named(entry, f) for f in (fixes or entry.fixes)]
     drivers = list(drivers or DRIVERS)
     for driver in drivers:
-        check_driver(driver)
+        why = entry.why_not(check_driver(driver))
+        if why:
+            raise ValueError(f"scenario {name!r} does not run with {driver}: {why}")
     b = lab.backend
     with runlock.exclusive(b.host, b.port, f"scenario {name}"):
         t0 = time.monotonic()
-        trials = [Trial(lab, name, driver, fix, t0) for driver in drivers for fix in chosen]
+        trials = [new_trial(lab, name, driver, fix, t0) for driver in drivers for fix in chosen]
         with driver_noise_logged():
             try:
                 entry.body(lab, trials, **timings)
@@ -353,11 +461,30 @@ def run(
 def run_all(
     lab: Lab, names: Sequence[str] | None = None, drivers: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """Every scenario (or ``names``) with every fix and driver, one after the other: all rows."""
+    """Every scenario (or ``names``) with every fix and driver, one after the other: all rows.
+    A scenario runs with those of ``drivers`` it runs with; the others are logged with why."""
     chosen = list(names or SCENARIOS)
+    wanted = [check_driver(d) for d in (drivers or DRIVERS)]
+    frames = []
     for name in chosen:
-        get(name)  # fail before running anything
-    return pd.concat([run(name, lab, drivers) for name in chosen], ignore_index=True)
+        entry = get(name)  # an unknown name fails before anything runs
+        for driver in wanted:
+            if entry.why_not(driver):
+                log.info("%s does not run with %s: %s", name, driver, entry.why_not(driver))
+    for name in chosen:
+        runs_with = [d for d in wanted if not get(name).why_not(d)]
+        if runs_with:
+            frames.append(run(name, lab, runs_with))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def coverage(drivers: Sequence[str] | None = None) -> pd.DataFrame:
+    """Which scenario runs with which driver: one row per scenario, a column per driver
+    (default: ``ALL_DRIVERS``) holding "runs" or why not."""
+    drivers = [check_driver(d) for d in (drivers or ALL_DRIVERS)]
+    return pd.DataFrame(
+        [{"scenario": e.name, **{d: e.why_not(d) or "runs" for d in drivers}} for e in SCENARIOS.values()]
+    )
 
 
 def _fix_named(entry: Scenario, name: str) -> Fix:

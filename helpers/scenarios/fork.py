@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
-from ..drivers import describe_error
+from ..drivers import ASYNC_DRIVERS, describe_error
 from ..lab import Lab
 from .core import Fix, Trial, each, scenario
 
@@ -50,6 +50,11 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
     # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
     codes=frozenset({2006, 2013, 2014, None}),
     patterns={"dispose"},
+    not_for={
+        d: "an asyncio event loop and its connections do not survive fork(): an async app starts "
+        "its engine in each worker"
+        for d in ASYNC_DRIVERS
+    },
 )
 def fork(lab: Lab, trials: list[Trial]) -> None:
     ctx = mp.get_context("fork")

@@ -13,6 +13,7 @@ import time
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from ..drivers import ALL_DRIVERS
 from ..hardened import Hardening
 from ..lab import Lab
 from ..logs import capture
@@ -48,6 +49,7 @@ SESSION_WAIT = 10
             {"connect_args": {"init_command": f"SET SESSION wait_timeout = {SESSION_WAIT}"}},
         ),
     ],
+    drivers=ALL_DRIVERS,
     params={"wait_timeout": WAIT_TIMEOUT, "work": WORK},
     patterns={"release", "keepalive"},
 )

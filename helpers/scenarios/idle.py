@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from ..drivers import ALL_DRIVERS
 from ..lab import Lab, server_id
 from ..logs import capture
 from ..progress import ticks, wait
@@ -33,6 +34,7 @@ from .core import NO_FIX, Fix, Trial, build_engine, each, scenario
     "A pooled connection idles past wait_timeout; the next request fails once",
     fixes=[NO_FIX, RECYCLE_BELOW, PRE_PING, HARDENED],
     params={"wait_timeout": WAIT_TIMEOUT, "idle": WAIT_TIMEOUT + 1},
+    drivers=ALL_DRIVERS,
 )
 def idle(lab: Lab, trials: list[Trial], wait_timeout: float, idle: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
@@ -60,6 +62,7 @@ HOLD = 1.3
         HARDENED,
     ],
     params={"wait_timeout": WAIT_TIMEOUT, "hold": HOLD},
+    drivers=ALL_DRIVERS,
 )
 def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
@@ -76,6 +79,7 @@ def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: flo
     "restart",
     "The server restarts; every pooled connection is dead",
     fixes=[NO_FIX, PRE_PING, HARDENED],
+    drivers=ALL_DRIVERS,
 )
 def restart(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")
