@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import pandas as pd
+import sqlalchemy
 from sqlalchemy import text
 
 from .drivers import DRIVERS
@@ -115,8 +116,8 @@ def measure(
             )
         )
         for repeat in range(repeats):
+            shift = repeat % len(variants)
             for ms, via in proxies.items():
-                shift = repeat % len(variants)
                 for driver, pool in variants[shift:] + variants[:shift]:
                     rate = checkout_rate(lab, driver, pool, seconds, via)
                     rows.append(
@@ -272,7 +273,7 @@ def connect_costs(
     ]
     connects = {}
     for driver, name, args in variants:
-        dialect = lab.engine(driver).dialect
+        dialect = sqlalchemy.create_engine(lab.url(driver)).dialect  # no pool is used: nothing to dispose
         cargs, cparams = dialect.create_connect_args(lab.url(driver))
         connects[driver, name] = lambda d=dialect, a=cargs, p={**cparams, **args}: d.connect(*a, **p).close()
     batches: dict[tuple[str, str], list[float]] = {key: [] for key in connects}

@@ -42,15 +42,16 @@ read timeout, or the ping hangs), and a connection lost while the request holds 
 check at checkout can help; ``leak_after`` at least names the code that holds it).
 
 ``bypass`` is 0 by default: HikariCP skips validation for 500 ms because its check is a
-round trip, but the peek costs 2-3 µs (``helpers.bench.part_costs``: the checkout and checkin
-listeners together, against 30-40 µs for a ping on loopback), and a bypass window hides a
-KILL or a restart that lands inside it. ``leak_after`` is off by default: it walks the
-checkout's stack (about 5 µs in a script, 25 µs under Jupyter's 40 frames) and runs one
-watcher thread.
+round trip, but the peek costs a few µs (``helpers.bench.part_costs``: the checkout and
+checkin listeners together, against tens of µs for a ping even on loopback), and a bypass
+window hides a KILL or a restart that lands inside it. ``leak_after`` is off by default: it
+walks the checkout's stack (a few µs in a script, more under Jupyter's deep stack) and runs
+one watcher thread.
 
 Connect cost: PyMySQL builds a TLS context on every connect in its default "preferred"
-mode, even when the server offers no TLS: about 30 ms per connect here, against 0.4 ms
-with ``connect_args={"ssl_disabled": True}`` (``helpers.bench.connect_costs``). Where
+mode, even when the server offers no TLS: tens of ms per connect on the lab's machine,
+against under 1 ms with ``connect_args={"ssl_disabled": True}``
+(``helpers.bench.connect_costs``). Where
 connections are recycled, pass that (only where TLS is not wanted), or an
 ``ssl.SSLContext`` built once (``connect_args={"ssl": ctx}``).
 """
@@ -233,15 +234,15 @@ class PoolWatch:
             state.poller = select.poll()
             state.poller.register(fd, _READABLE)
         record.info[_KEY] = state
-        self._connects.append(
-            {
-                "time": round(now - self.t0, 3),
-                "connection_id": state.connection_id,
-                "wait_timeout": wait_timeout,
-                "ping_after": ping_after,
-                "lifetime": round(lifetime, 3),
-            }
-        )
+        connect = {
+            "time": round(now - self.t0, 3),
+            "connection_id": state.connection_id,
+            "wait_timeout": wait_timeout,
+            "ping_after": ping_after,
+            "lifetime": round(lifetime, 3),
+        }
+        with self._lock:  # a reader may be copying these from another thread
+            self._connects.append(connect)
 
     def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         state: _State | None = record.info.get(_KEY)
@@ -293,18 +294,18 @@ class PoolWatch:
     def _dead(self, state: _State, what: str, reason: str, now: float) -> NoReturn:
         """Count and record why a connection is not handed out, then make the pool replace it."""
         self.counts[what] += 1
-        self._caught.append(reason)
-        self._events.append(
-            {
-                "time": round(now - self.t0, 3),
-                "connection_id": state.connection_id,
-                "what": what,
-                "reason": reason,
-                "idle": round(now - state.last_used, 3),
-                "age": round(now - state.created, 3),
-                "lifetime": round(state.lifetime, 3),
-            }
-        )
+        event = {
+            "time": round(now - self.t0, 3),
+            "connection_id": state.connection_id,
+            "what": what,
+            "reason": reason,
+            "idle": round(now - state.last_used, 3),
+            "age": round(now - state.created, 3),
+            "lifetime": round(state.lifetime, 3),
+        }
+        with self._lock:
+            self._caught.append(reason)
+            self._events.append(event)
         log.info("connection %s not handed out: %s", state.connection_id, reason)
         raise exc.DisconnectionError(reason)
 
@@ -362,33 +363,40 @@ class PoolWatch:
     # -- what it saw -----------------------------------------------------------
     def take_caught(self) -> list[str]:
         """Why connections were replaced since the last call (and forget them)."""
-        caught = list(self._caught)
-        self._caught.clear()
+        with self._lock:
+            caught = list(self._caught)
+            self._caught.clear()
         return caught
 
-    def retired(self) -> pd.DataFrame:
-        """One row per connection not handed out: when, which, why, its idle time and age."""
+    def _frame(self, rows: deque[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
         import pandas as pd
 
-        columns = ["time", "connection_id", "what", "reason", "idle", "age", "lifetime"]
-        return pd.DataFrame(self._events, columns=columns)
+        with self._lock:  # another thread may append while we copy
+            copied = list(rows)
+        return pd.DataFrame(copied, columns=columns)
+
+    def retired(self) -> pd.DataFrame:
+        """One row per connection not handed out (the newest :data:`KEEP`): when, which,
+        why, its idle time and age."""
+        return self._frame(
+            self._events, ["time", "connection_id", "what", "reason", "idle", "age", "lifetime"]
+        )
 
     def connections(self) -> pd.DataFrame:
-        """One row per connection made: its session's wait_timeout, ping threshold and lifetime."""
-        import pandas as pd
-
-        columns = ["time", "connection_id", "wait_timeout", "ping_after", "lifetime"]
-        return pd.DataFrame(self._connects, columns=columns)
+        """One row per connection made (the newest :data:`KEEP`): its session's wait_timeout,
+        ping threshold and lifetime."""
+        return self._frame(
+            self._connects, ["time", "connection_id", "wait_timeout", "ping_after", "lifetime"]
+        )
 
     def long_checkouts(self) -> pd.DataFrame:
-        """One row per checkout held longer than ``leak_after``: the connection, when it was
-        checked out, how long it was held (so far), whether it came back, and the stack of
-        the code that checked it out (innermost last; ``where`` is its last line)."""
-        import pandas as pd
-
+        """One row per checkout held longer than ``leak_after`` (the newest :data:`KEEP`): the
+        connection, when it was checked out, how long it was held (so far), whether it came
+        back, and the stack of the code that checked it out (innermost last; ``where`` is its
+        last line)."""
         self.report_long_checkouts()
         columns = ["connection_id", "checked_out_at", "held_seconds", "returned", "where", "stack"]
-        return pd.DataFrame(self._leaks, columns=columns)
+        return self._frame(self._leaks, columns)
 
     def close(self) -> None:
         """Stop the watcher thread (the listeners stay with the engine)."""

@@ -6,6 +6,7 @@ exactly once (as the cell's value) and no figure piles up in pyplot's state.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -202,7 +203,7 @@ def replacements(replaced: pd.DataFrame, wait_timeout: float) -> Figure:
     fig = _figure(figsize=(8, 3))
     ax = fig.subplots()
     colors = {"pool_recycle": ERROR, "hardened": POOL_COLORS["hardened"]}
-    styles = iter(["-", "--", "-.", ":"] * len(replaced))
+    styles = itertools.cycle(["-", "--", "-.", ":"])
     for pool, rows in replaced.groupby("pool", sort=False):
         color = next((c for key, c in colors.items() if key in str(pool)), NEUTRAL)
         ax.step(

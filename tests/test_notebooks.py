@@ -108,12 +108,15 @@ def claims_13(v: dict[str, Any]) -> None:
             pre_ping, hardened = (outcome(v, "outcomes", s, d, f) for f in ("pool_pre_ping", "hardened pool"))
             assert hardened["ok"] == pre_ping["ok"] == (s != "kill_mid_query"), (s, d)
             assert hardened["as_expected"] and not outcome(v, "outcomes", s, d, "none")["ok"]
-            if s != "kill_mid_query":  # and its trial says which part caught the dead connection
-                part = "recycle" if s in {"idle", "recycle_margin"} else "peek"
+            if s == "recycle_margin":  # nothing was dead: the ping at checkout kept it alive
+                assert f"{s} · {d}" not in v["caught"], v["caught"]
+            elif s != "kill_mid_query":  # its trial says which part caught the dead connection
+                part = "recycle" if s == "idle" else "peek"
                 assert v["caught"][f"{s} · {d}"].startswith(part), (s, d, v["caught"])
     for d in drivers:
         for rtt in ("2", "10"):  # behind latency the hardened pool keeps up with no check; pre-ping falls
             assert v["ratio"][f"{d} · hardened · {rtt}"] > v["ratio"][f"{d} · pre_ping · {rtt}"] + 0.1
+            assert v["ratio"][f"{d} · hardened · {rtt}"] > 0.8
         assert (
             v["part_us"][f"{d} · peek (hardened pool, defaults)"]
             < v["part_us"][f"{d} · ping (pool_pre_ping's check)"]

@@ -187,7 +187,7 @@ def replacements(
     engines = {}
     rows: list[dict[str, Any]] = []
 
-    def check_out_all(name: str, engine: Engine) -> set[int | None]:
+    def check_out_all(name: str, engine: Engine) -> None:
         start = time.monotonic()
         conns = [engine.connect() for _ in range(size)]
         ids = {server_id(c) for c in conns}
@@ -203,14 +203,13 @@ def replacements(
                 "round_ms": round((time.monotonic() - start) * 1000, 1),
             }
         )
-        return ids
 
     seen: dict[str, set[int | None]] = {}
     origin: dict[str, float] = {}
     try:
         for name, fix in pools.items():
             fix = dataclasses.replace(fix, on_connect=(*session, *fix.on_connect))
-            engine, watch = engines[name] = build_engine(lab, driver, fix, pool_size=size, max_overflow=0)
+            engine, _watch = engines[name] = build_engine(lab, driver, fix, pool_size=size, max_overflow=0)
             origin[name] = time.monotonic()
             check_out_all(name, engine)  # the first fill: every connection made now
         for _ in ticks(wait_timeout * 1.1, every, "checking out every connection"):
