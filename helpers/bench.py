@@ -18,13 +18,13 @@ import pandas as pd
 import sqlalchemy
 from sqlalchemy import text
 
-from .drivers import DRIVERS
+from .drivers import ALL_DRIVERS, DRIVERS, versions
 from .faultproxy import FaultProxy
 from .hardened import Hardening, harden
 from .lab import Lab
 from .progress import progress_enabled
 from .scenarios.common import HARDENED, PRE_PING
-from .scenarios.core import Fix, build_engine
+from .scenarios.core import Fix, build_engine, new_trial
 
 SELECT_1 = text("SELECT 1")
 
@@ -286,3 +286,67 @@ def connect_costs(
             for (d, name), b in batches.items()
         ]
     )
+
+
+#: The server's counters that tell a ping (COM_PING) from a ``SELECT 1``.
+PING_COUNTERS = ("Com_admin_commands", "Com_select")
+
+
+def ping_mechanisms(
+    lab: Lab, drivers: Sequence[str] = tuple(ALL_DRIVERS), n: int = 200, repeats: int = 3
+) -> pd.DataFrame:
+    """How ``pool_pre_ping`` checks a connection with each driver, and what it costs.
+
+    Per driver: ``n`` checkouts with no statement on one pooled connection with
+    ``pool_pre_ping``, counting on the server what each sends (``Com_admin_commands`` counts
+    COM_PING, ``Com_select`` a ``SELECT 1``), less what reading the counters itself costs; then
+    µs per checkout with and without pre-ping (medians of ``repeats`` interleaved batches), on
+    the driver's real code path (an event loop for the async ones)."""
+    return pd.DataFrame([_ping_row(lab, driver, n, repeats) for driver in drivers])
+
+
+def _ping_row(lab: Lab, driver: str, n: int, repeats: int) -> dict[str, Any]:
+    trials = {
+        fix.name: new_trial(lab, "pre_ping", driver, fix, time.monotonic()) for fix in (Fix("none"), PRE_PING)
+    }
+    pinged = trials[PRE_PING.name]
+
+    def checkouts() -> None:
+        for _ in range(n):
+            pinged.touch()
+
+    try:
+        for trial in trials.values():
+            trial.touch()  # connect: a fresh connection is not pinged
+        own = _counted(lab, lambda: None)  # what reading the counters costs
+        sent = _counted(lab, checkouts)
+        per = {k: round((sent[k] - own[k]) / n, 2) for k in PING_COUNTERS}
+        us: dict[str, list[float]] = {name: [] for name in trials}
+        for _ in range(repeats):
+            for name, trial in trials.items():
+                us[name].append(_median_us(trial.touch, n, 1))
+    finally:
+        for trial in trials.values():
+            trial.close()
+    without, with_ping = (statistics.median(times) for times in us.values())
+    sends = (
+        "COM_PING" if per["Com_admin_commands"] >= 0.9 else "SELECT 1" if per["Com_select"] >= 0.9 else "?"
+    )
+    return {
+        "driver": driver,
+        "pre_ping_sends": sends,
+        "com_ping_per_checkout": per["Com_admin_commands"],
+        "select_per_checkout": per["Com_select"],
+        "us_per_checkout": round(without, 1),
+        "us_per_checkout_with_pre_ping": round(with_ping, 1),
+        "pre_ping_us": round(with_ping - without, 1),
+        **versions(driver),
+    }
+
+
+def _counted(lab: Lab, action: Callable[[], object]) -> dict[str, int]:
+    """How much each of :data:`PING_COUNTERS` grew on the server around ``action()``."""
+    before = lab.status(PING_COUNTERS).iloc[0]
+    action()
+    after = lab.status(PING_COUNTERS).iloc[0]
+    return {k: int(after[k] - before[k]) for k in PING_COUNTERS}

@@ -52,3 +52,13 @@ def test_pre_ping_cost_is_measured_per_driver(lab: Lab) -> None:
     table = helpers.bench.cost_table(cost)
     assert set(table["driver"]) == set(helpers.DRIVERS)
     assert {"per_second_without", "per_second_with_pre_ping", "slowdown_percent"} <= set(table.columns)
+
+
+def test_pre_ping_sends_com_ping_or_select_1_per_driver(lab: Lab) -> None:
+    """Counted on the server: MariaDB's dialect has no native ping, so its pre-ping is a SELECT 1."""
+    table = helpers.bench.ping_mechanisms(lab, ["pymysql", "mariadbconnector", "asyncmy"], n=20, repeats=1)
+    sends = dict(zip(table["driver"], table["pre_ping_sends"], strict=True))
+    assert sends == {"pymysql": "COM_PING", "mariadbconnector": "SELECT 1", "asyncmy": "COM_PING"}
+    row = table.set_index("driver").loc["mariadbconnector"]
+    assert row["select_per_checkout"] >= 0.9 and row["com_ping_per_checkout"] < 0.5  # (a stray command aside)
+    assert (table["us_per_checkout"] > 0).all() and table["driver_version"].notna().all()

@@ -166,6 +166,11 @@ class Trial:
         """Check a connection out and keep it (for work done while holding it)."""
         return self.engine.connect()
 
+    def touch(self) -> None:
+        """Check a connection out and return it at once, with no statement: what the pool's
+        own checks and its reset on return cost."""
+        self.engine.connect().close()
+
     def query(
         self,
         step: str,
@@ -274,6 +279,13 @@ class AsyncTrial(Trial):
     def checkout(self) -> AsyncConnection:  # type: ignore[override]
         engine: AsyncEngine = self.engine
         return self.loop.run_until_complete(engine.connect().start())
+
+    def touch(self) -> None:
+        self.loop.run_until_complete(self._touch())
+
+    async def _touch(self) -> None:
+        conn = await self.engine.connect().start()
+        await conn.close()
 
     def query(
         self,
