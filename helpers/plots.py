@@ -93,6 +93,54 @@ def outcome_grid(summary: pd.DataFrame, title: str = "Outcome per driver and fix
     return fig
 
 
+#: A colour for an error SQLAlchemy did not see as a disconnect (``connection_invalidated`` False).
+UNRECOGNISED = "#e9a03b"
+
+
+def error_grid(errors: pd.DataFrame, title: str = "The first error, per cause and driver") -> Figure:
+    """A cell per scenario × driver (``error_grid`` rows: one error row each): the code and the
+    error class's short name; red where SQLAlchemy invalidated the connection, amber where it
+    did not see a disconnect."""
+    scenarios = list(dict.fromkeys(errors["scenario"]))
+    drivers = list(dict.fromkeys(errors["driver"]))
+    fig = _figure(figsize=(1.9 * len(drivers) + 2.5, 0.55 * len(scenarios) + 1.4))
+    ax = fig.subplots()
+    for _, e in errors.iterrows():
+        x, y = drivers.index(e["driver"]), scenarios.index(e["scenario"])
+        ax.add_patch(_cell(x, y, ERROR if e["invalidated"] else UNRECOGNISED))
+        short = str(e["error_class"]).rsplit(".", 1)[-1]
+        code = "" if pd.isna(e["error_code"]) else f"{e['error_code']} "
+        ax.text(
+            x, y, f"{code}{short}", ha="center", va="center", color="white", fontsize=8, fontweight="bold"
+        )
+    ax.set_xlim(-0.5, len(drivers) - 0.5)
+    ax.set_ylim(len(scenarios) - 0.5, -0.5)
+    ax.set_xticks(range(len(drivers)), drivers, fontsize=8)
+    ax.set_yticks(range(len(scenarios)), scenarios)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title + " (amber: not seen as a disconnect)", fontsize=10)
+    return fig
+
+
+def ping_costs(pings: pd.DataFrame) -> Figure:
+    """µs that ``pool_pre_ping`` adds to a checkout, per driver (``bench.ping_mechanisms``
+    data), labelled with what it sends."""
+    fig = _figure(figsize=(8, 3))
+    ax = fig.subplots()
+    colors = [OK if sends == "COM_PING" else UNRECOGNISED for sends in pings["pre_ping_sends"]]
+    ax.bar(pings["driver"], pings["pre_ping_us"], color=colors)
+    for x, (us, sends) in enumerate(zip(pings["pre_ping_us"], pings["pre_ping_sends"], strict=True)):
+        ax.text(x, us, f"{us:.0f} µs\n{sends}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("µs pre-ping adds per checkout")
+    ax.set_ylim(0, pings["pre_ping_us"].max() * 1.35)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
 def _error_label(summary_row: pd.Series) -> str:
     """The error code, or for errors without one the class's short name."""
     if not pd.isna(summary_row["error_code"]):

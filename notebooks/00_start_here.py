@@ -24,6 +24,7 @@
 # | `12_network_faults` | a load balancer forgets idle flows: silent drops, resets, latency |
 # | `13_beyond_pre_ping` | a hardened pool: peek instead of ping, jittered recycle, long-checkout reports |
 # | `14_matrix` | every cause × fix × driver on one page |
+# | `15_drivers` | six drivers (async too) on the same causes: codes, disconnect recognition, pre-ping, connect |
 # | `runbook` | for an incident: your error text and server in, the likely cause and its fix out |
 # | `playground` | any setting against any cause, with controls (also `make playground`) |
 #

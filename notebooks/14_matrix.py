@@ -60,7 +60,7 @@ summary.groupby("scenario").agg(fixes=("fix", "nunique"), failing=("ok", lambda 
 # %% [markdown]
 # ## What's next, and references
 #
-# **Next:** the runbook (`runbook`) and the playground (`playground`).
+# **Next:** `15_drivers`, then the runbook (`runbook`) and the playground (`playground`).
 #
 # - [SQLAlchemy: Dealing with Disconnects](https://docs.sqlalchemy.org/en/20/core/pooling.html#dealing-with-disconnects)
 # - [MySQL manual: MySQL server has gone away](https://dev.mysql.com/doc/refman/8.0/en/gone-away.html)

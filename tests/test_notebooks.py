@@ -26,6 +26,7 @@ SHRUNK = {
         "bench_seconds": 0.2,
     },
     "14_matrix": {"scenarios": ["idle", "restart", "fork"]},
+    "15_drivers": {"scenarios": ["idle", "kill_mid_query"]},
 }
 
 
@@ -129,6 +130,19 @@ def claims_13(v: dict[str, Any]) -> None:
     assert v["held_seconds"] >= 2 and v["returned"] and v["names_the_code"] and v["warnings"] == 1
 
 
+def claims_15(v: dict[str, Any]) -> None:
+    drivers = set(v["versions"])
+    assert all(v["versions"].values()), v["versions"]
+    assert all(v["recovered"].values()), v["recovered"]  # every driver: the next checkout works
+    for d in drivers:  # a KILL mid-query is 2013 everywhere, and SQLAlchemy sees it
+        assert v["codes"][f"kill_mid_query · {d}"] == 2013 and v["invalidated"][f"kill_mid_query · {d}"]
+        assert v["sends"][d] == ("SELECT 1" if d == "mariadbconnector" else "COM_PING"), v["sends"]
+    if "mysqlconnector" in drivers:  # the finding: 2055, not seen as a disconnect
+        assert v["codes"]["idle · mysqlconnector"] == 2055 and not v["invalidated"]["idle · mysqlconnector"]
+    if "pymysql" in drivers:
+        assert v["connect_ms"]["pymysql · defaults"] > 2 * v["connect_ms"]["pymysql · ssl_disabled=True"]
+
+
 def claims_14(v: dict[str, Any]) -> None:
     assert v["all_as_expected"] and v["cells"] >= 6
 
@@ -140,6 +154,7 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "12_network_faults": claims_12,
     "13_beyond_pre_ping": claims_13,
     "14_matrix": claims_14,
+    "15_drivers": claims_15,
 }
 
 

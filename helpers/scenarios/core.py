@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import sqlalchemy
@@ -40,6 +41,7 @@ from ..hardened import Hardening, PoolWatch, harden
 from ..lab import Lab, server_id
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COLUMNS = [
     "scenario",
@@ -265,23 +267,31 @@ class Trial:
 
 class AsyncTrial(Trial):
     """A trial on an async driver: an ``AsyncEngine``, and an event loop of its own that
-    runs each step as a coroutine (a connection belongs to the loop that made it, so the
-    loop lives as long as the trial). ``checkout`` returns an ``AsyncConnection``."""
+    runs each step as a coroutine. The loop runs in a thread of its own for as long as the
+    trial (a connection belongs to the loop that made it), so that a trial also works where
+    a loop already runs in the caller's thread (Jupyter). ``checkout`` returns an
+    ``AsyncConnection``."""
 
     def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
         self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"trial-{driver}", daemon=True)
+        self._thread.start()
         super().__init__(lab, scenario, driver, fix, t0)
 
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the trial's loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
     def route_via(self, port: int) -> None:
-        self.loop.run_until_complete(self.engine.dispose())
+        self._run(self.engine.dispose())
         self.engine = self.make_engine(via=port)
 
     def checkout(self) -> AsyncConnection:  # type: ignore[override]
         engine: AsyncEngine = self.engine
-        return self.loop.run_until_complete(engine.connect().start())
+        return self._run(engine.connect().start())
 
     def touch(self) -> None:
-        self.loop.run_until_complete(self._touch())
+        self._run(self._touch())
 
     async def _touch(self) -> None:
         conn = await self.engine.connect().start()
@@ -296,7 +306,7 @@ class AsyncTrial(Trial):
         params: dict[str, Any] | None = None,
     ) -> None:
         with self.step(step) as note:
-            self.loop.run_until_complete(self._query(note, sql, conn, conn is None or not keep, params))
+            self._run(self._query(note, sql, conn, conn is None or not keep, params))
 
     async def _query(
         self,
@@ -321,10 +331,12 @@ class AsyncTrial(Trial):
 
     def close(self) -> None:
         try:
-            self.loop.run_until_complete(self.engine.dispose())
+            self._run(self.engine.dispose())
             if self.watch is not None:
                 self.watch.close()
         finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
             self.loop.close()
 
 
@@ -488,6 +500,14 @@ def run_all(
         if runs_with:
             frames.append(run(name, lab, runs_with))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def first_errors(rows: pd.DataFrame) -> pd.DataFrame:
+    """The first error of each scenario × driver × fix in ``run`` rows: what an application
+    would see, whether SQLAlchemy invalidated the connection, and the versions."""
+    columns = ["scenario", "driver", "fix", "step", "error_class", "error_code", "message", "invalidated"]
+    errors = rows[rows["outcome"] == "error"].drop_duplicates(["scenario", "driver", "fix"])
+    return errors[[*columns, "driver_version", "sqlalchemy_version"]].reset_index(drop=True)
 
 
 def coverage(drivers: Sequence[str] | None = None) -> pd.DataFrame:

@@ -1,0 +1,142 @@
+# %% [markdown]
+# # 15 · Six drivers, the same causes
+#
+# **The question.** The lessons use PyMySQL and mysqlclient. Teams also run Oracle's
+# mysql-connector-python, MariaDB Connector/Python (`mariadb`), and behind FastAPI the async
+# `aiomysql` and `asyncmy` through `create_async_engine`. Does each say the same thing when the
+# server drops a connection, does SQLAlchemy recognise it, and what does each one's `pre_ping`
+# actually send?
+#
+# The async drivers run on their real code path: an `AsyncEngine`, an event loop that runs each
+# step as a coroutine.
+
+# %% [markdown]
+# **Before you start:** `01_reproduce`, `03_pool_pre_ping`.
+# **Docker:** not needed. **Time to run:** about a minute.
+
+# %% tags=["parameters"]
+drivers = None  # every driver the lab has; ["pymysql", "asyncmy"] runs two
+scenarios = ["idle", "recycle_margin", "restart", "kill_idle", "kill_mid_query", "long_work", "lb_reset"]
+
+# %%
+import pandas as pd
+
+import helpers
+from helpers import plots
+from helpers.drivers import ALL_DRIVERS, ASYNC_DRIVERS
+from helpers.record import record
+
+lab = helpers.start_lab()
+drivers = drivers or list(ALL_DRIVERS)
+helpers.scenarios.coverage(drivers)
+
+# %% [markdown]
+# "runs" where the lab runs a scenario with a driver; otherwise the reason, as data. Lessons and
+# scenarios default to the two drivers above; `drivers=[...]` or `--driver` picks any of these.
+#
+# ## The same causes, with no fix
+#
+# Each scenario once, every driver in lockstep, no pool check:
+
+# %%
+rows = pd.concat(
+    [helpers.run(name, lab, drivers=drivers, fixes=["none"]) for name in scenarios], ignore_index=True
+)
+errors = helpers.scenarios.first_errors(rows)
+plots.error_grid(errors)
+
+# %%
+record(
+    "the first error per cause and driver",
+    codes={
+        f"{e.scenario} · {e.driver}": None if pd.isna(e.error_code) else int(e.error_code)
+        for e in errors.itertuples()
+    },
+    invalidated={f"{e.scenario} · {e.driver}": bool(e.invalidated) for e in errors.itertuples()},
+    recovered={
+        f"{name} · {driver}": group.iloc[-1]["outcome"] == "ok"
+        for (name, driver), group in rows.groupby(["scenario", "driver"])
+    },
+)
+errors[["scenario", "driver", "error_class", "error_code", "message", "invalidated"]]
+
+# %% [markdown]
+# What the grid shows:
+# - The codes differ for the same fault. After an idle timeout PyMySQL and mysqlclient say 2006,
+#   MariaDB Connector/Python says 2006 as an `InterfaceError` (its code is in `errno`, not in the
+#   exception's arguments), aiomysql says 2013, asyncmy 2006 or 2013 from one run to the next, and
+#   mysql-connector-python says 2055 ("Lost connection to MySQL server at 'host:port', system error:
+#   Errno 32: Broken pipe").
+# - **Amber cells are a finding:** with mysql-connector-python, SQLAlchemy does not see the dead
+#   connection as a disconnect when it is the first statement of a checkout. `cursor()` refuses it
+#   with "MySQL Connection not available"; the dialect looks for "MySQL Connection not available."
+#   with a full stop; the rollback that follows fails with 2055, and that error reaches the caller as
+#   a re-entrant error with `connection_invalidated` False. In `long_work`, where the request has
+#   already used the connection, the same 2055 is recognised.
+# - Every driver recovers on the next checkout all the same (the `recovered` values above).
+#
+# The versions behind these rows:
+
+# %%
+versions = rows.drop_duplicates("driver")[["driver", "driver_version", "sqlalchemy_version"]]
+record("versions", versions=dict(zip(versions["driver"], versions["driver_version"], strict=True)))
+versions
+
+# %% [markdown]
+# ## What `pre_ping` sends, and what it costs
+#
+# Two hundred checkouts with `pool_pre_ping` on one pooled connection, counted on the server:
+# `Com_admin_commands` counts a COM_PING, `Com_select` a `SELECT 1`. Then µs per checkout with and
+# without it (each checkout runs no statement, so the difference is the ping).
+
+# %%
+pings = helpers.bench.ping_mechanisms(lab, drivers)
+plots.ping_costs(pings)
+
+# %%
+record("what pre-ping sends", sends=dict(zip(pings["driver"], pings["pre_ping_sends"], strict=True)))
+pings
+
+# %% [markdown]
+# MariaDB's SQLAlchemy dialect has no native ping, so its `pre_ping` runs a `SELECT 1`: a whole
+# query with a result set. The others send COM_PING. The async drivers' checkouts cost more with or
+# without a ping: each one goes through the event loop and SQLAlchemy's greenlet bridge.
+#
+# ## What a connect costs
+#
+# A recycle or a disconnect pays one connect. Per sync driver, with its defaults and, where it has
+# one, with the setting that leaves TLS out:
+
+# %%
+connects = helpers.bench.connect_costs(lab, [d for d in drivers if d not in ASYNC_DRIVERS])
+record(
+    "ms per connect",
+    connect_ms={f"{r.driver} · {r.connect_args}": r.ms_per_connect for r in connects.itertuples()},
+)
+connects
+
+# %% [markdown]
+# PyMySQL builds a TLS context on every connect in its default "preferred" mode, even against a
+# server without TLS; `ssl_disabled=True` removes that cost (`13_beyond_pre_ping`).
+#
+# ## What to choose, and what to set
+# - **Any driver:** `pool_pre_ping=True` (or the hardened pool of `13`) prevents the idle, restart
+#   and kill errors with each of the six; nothing at checkout helps a connection lost mid-request.
+# - **mysql-connector-python:** expect 2055 instead of 2006, and a first error after a dead
+#   checkout that SQLAlchemy does not mark as a disconnect: use `pool_pre_ping` so that it never
+#   reaches a request, and do not rely on `connection_invalidated` in retry logic.
+# - **MariaDB Connector/Python:** errors arrive as `InterfaceError` with the code in `errno`;
+#   `pre_ping` costs a `SELECT 1`.
+# - **PyMySQL:** set `ssl_disabled=True` (or pass one `SSLContext`) where connections are recycled.
+# - **aiomysql, asyncmy:** the same causes and fixes through `create_async_engine`; they report 2013
+#   where the sync drivers report 2006.
+
+# %% [markdown]
+# ## What's next, and references
+#
+# **Next:** the runbook (`runbook`) and the playground (`playground`).
+#
+# - [SQLAlchemy: MySQL and MariaDB dialects](https://docs.sqlalchemy.org/en/20/dialects/mysql.html)
+# - [SQLAlchemy: asyncio](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html)
+# - [MySQL client error codes (2055 CR_SERVER_LOST_EXTENDED)](https://dev.mysql.com/doc/mysql-errors/8.0/en/client-error-reference.html)
+# - [MariaDB Connector/Python](https://mariadb.com/docs/server/connect/programming-languages/python/)
