@@ -66,8 +66,21 @@ DISCONNECT_CODES = frozenset({2006, 2013})
 #: ``CR_SERVER_LOST_EXTENDED``, "Lost connection to MySQL server at 'host:port', system
 #: error: ...", where the other drivers say 2006 (SQLAlchemy's dialect lists it too).
 CR_SERVER_LOST_EXTENDED = 2055
+#: mysql-connector-python's ``ReadTimeoutError`` when its ``read_timeout`` passes (where the
+#: others say 2013).
+READ_TIMEOUT_ERROR = 3024
 #: Codes a driver reports for a dead connection besides ``DISCONNECT_CODES``.
-EXTRA_CODES: dict[str, frozenset[int]] = {"mysqlconnector": frozenset({CR_SERVER_LOST_EXTENDED})}
+EXTRA_CODES: dict[str, frozenset[int]] = {
+    "mysqlconnector": frozenset({CR_SERVER_LOST_EXTENDED, READ_TIMEOUT_ERROR})
+}
+#: The drivers with a read timeout: ``connect_args={"read_timeout": seconds}`` for all five
+#: (whole seconds for mysqlclient, MariaDB Connector/Python and mysql-connector-python).
+READ_TIMEOUT_DRIVERS = tuple(d for d in ALL_DRIVERS if d != "aiomysql")
+#: Why a scenario that needs a read timeout does not run with a driver.
+NO_READ_TIMEOUT = {
+    "aiomysql": "aiomysql's connect() takes no read timeout: an async app bounds the await "
+    "with asyncio.timeout() instead"
+}
 
 
 def driver_codes(driver: str, codes: frozenset[int | None]) -> frozenset[int | None]:
@@ -128,10 +141,10 @@ def describe_error(exc: BaseException) -> ErrorInfo:
     args = getattr(orig, "args", ())
     errno = getattr(orig, "errno", None)
     if args and isinstance(args[0], int):  # PyMySQL, mysqlclient, the async drivers
-        code = args[0] or None
+        code = args[0] if args[0] > 0 else None  # 0 or mysql-connector-python's -1: no code
         message = str(args[1]) if len(args) > 1 else ""
     elif isinstance(errno, int):  # mysql-connector-python, MariaDB Connector/Python
-        code = errno or None
+        code = errno if errno > 0 else None
     outer = type(exc)
     text = f"{outer.__module__}.{outer.__qualname__}: {exc}"
     return ErrorInfo(error_class, code, message, invalidated, text)
@@ -145,15 +158,34 @@ def driver_noise_logged() -> Iterator[None]:
     after the connection died and prints ``Exception ignored in ...`` tracebacks.
     They change nothing (the error was already raised and recorded) but would
     litter a notebook; here they go to the ``helpers.drivers`` logger at INFO.
+    The same holds for SQLAlchemy's "Exception during reset or similar": the pool's
+    rollback on return of a connection the driver already closed (mysql-connector-python
+    after its read timeout), logged at ERROR; here it is logged at INFO.
     """
     previous = sys.unraisablehook
+    # each pool class logs to its own logger (sqlalchemy.pool.impl.QueuePool, ...), and a
+    # logger's filters see only its own records: filter each of them
+    pool_logs = [
+        logging.getLogger(name)
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.startswith("sqlalchemy.pool")
+    ]
 
     def hook(unraisable: Any) -> None:
         log.info("ignored in %r: %r", unraisable.object, unraisable.exc_value)
 
+    def quieter(record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Exception during reset"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
     sys.unraisablehook = hook
+    for pool_log in pool_logs:
+        pool_log.addFilter(quieter)
     try:
         yield
     finally:
         gc.collect()
+        for pool_log in pool_logs:
+            pool_log.removeFilter(quieter)
         sys.unraisablehook = previous

@@ -23,7 +23,7 @@ import pandas as pd
 
 import helpers
 from helpers import plots
-from helpers.drivers import ALL_DRIVERS, ASYNC_DRIVERS
+from helpers.drivers import ALL_DRIVERS, ASYNC_DRIVERS, NO_READ_TIMEOUT
 from helpers.record import record
 
 lab = helpers.start_lab()
@@ -74,6 +74,32 @@ errors[["scenario", "driver", "error_class", "error_code", "message", "invalidat
 #   a re-entrant error with `connection_invalidated` False. In `long_work`, where the request has
 #   already used the connection, the same 2055 is recognised.
 # - Every driver recovers on the next checkout all the same (the `recovered` values above).
+#
+# ## A client read timeout
+#
+# Five of the six take `connect_args={"read_timeout": seconds}`; aiomysql takes none (an async app
+# bounds the await with `asyncio.timeout()`). A 2 s query with `read_timeout=1`, then the next
+# checkout:
+
+# %%
+timeouts = helpers.run(
+    "read_timeout", lab, drivers=[d for d in drivers if d not in NO_READ_TIMEOUT], fixes=["read_timeout=1"]
+)
+timeout_errors = helpers.scenarios.first_errors(timeouts)
+record(
+    "read_timeout=1 against a 2 s query",
+    timeout_codes={
+        e.driver: None if pd.isna(e.error_code) else int(e.error_code) for e in timeout_errors.itertuples()
+    },
+    next_checkout_ok={d: group.iloc[-1]["outcome"] == "ok" for d, group in timeouts.groupby("driver")},
+)
+timeout_errors[["driver", "error_class", "error_code", "message", "invalidated"]]
+
+# %% [markdown]
+# Four drivers end the query after 1 s with 2013, and the next checkout works.
+# **mysql-connector-python** ends it with its own `ReadTimeoutError` 3024, which SQLAlchemy does not
+# see as a disconnect; the driver has already closed the connection, so the pool hands the closed
+# connection out again and the *next* checkout fails too. `pool_pre_ping` would catch it there.
 #
 # The versions behind these rows:
 

@@ -141,6 +141,10 @@ def claims_15(v: dict[str, Any]) -> None:
         assert v["codes"]["idle · mysqlconnector"] == 2055 and not v["invalidated"]["idle · mysqlconnector"]
     if "pymysql" in drivers:
         assert v["connect_ms"]["pymysql · defaults"] > 2 * v["connect_ms"]["pymysql · ssl_disabled=True"]
+    for d, code in v["timeout_codes"].items():  # a read timeout: 2013 and recovery, but for one driver
+        finding = d == "mysqlconnector"
+        assert (code, v["next_checkout_ok"][d]) == ((3024, False) if finding else (2013, True)), d
+    assert "aiomysql" not in v["timeout_codes"]
 
 
 def claims_14(v: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy.exc
 from sqlalchemy import text
 
-from ..drivers import describe_error
+from ..drivers import NO_READ_TIMEOUT, READ_TIMEOUT_DRIVERS, describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
 from .core import Fix, Trial, each, ensure_events_table, scenario
@@ -63,6 +63,8 @@ def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
         Fix("read_timeout=5", {"connect_args": {"read_timeout": 5}}),
     ],
     params={"query": SLOW_QUERY},
+    drivers=READ_TIMEOUT_DRIVERS,
+    not_for=NO_READ_TIMEOUT,
 )
 def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
     each(trials, "first query")
