@@ -278,20 +278,20 @@ class AsyncTrial(Trial):
         self._thread.start()
         super().__init__(lab, scenario, driver, fix, t0)
 
-    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the trial's loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def route_via(self, port: int) -> None:
-        self._run(self.engine.dispose())
+        self.run_coroutine(self.engine.dispose())
         self.engine = self.make_engine(via=port)
 
     def checkout(self) -> AsyncConnection:  # type: ignore[override]
         engine: AsyncEngine = self.engine
-        return self._run(engine.connect().start())
+        return self.run_coroutine(engine.connect().start())
 
     def touch(self) -> None:
-        self._run(self._touch())
+        self.run_coroutine(self._touch())
 
     async def _touch(self) -> None:
         conn = await self.engine.connect().start()
@@ -306,7 +306,7 @@ class AsyncTrial(Trial):
         params: dict[str, Any] | None = None,
     ) -> None:
         with self.step(step) as note:
-            self._run(self._query(note, sql, conn, conn is None or not keep, params))
+            self.run_coroutine(self._query(note, sql, conn, conn is None or not keep, params))
 
     async def _query(
         self,
@@ -331,7 +331,7 @@ class AsyncTrial(Trial):
 
     def close(self) -> None:
         try:
-            self._run(self.engine.dispose())
+            self.run_coroutine(self.engine.dispose())
             if self.watch is not None:
                 self.watch.close()
         finally:

@@ -16,10 +16,10 @@ import sqlalchemy.exc
 from sqlalchemy import text
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_fixed
 
-from ..drivers import DISCONNECT_CODES, ErrorInfo
+from ..drivers import ALL_DRIVERS, DISCONNECT_CODES, ErrorInfo
 from ..faultproxy import FaultProxy
 from ..lab import Lab
-from .core import Fix, Trial, ensure_events_table, scenario
+from .core import AsyncTrial, Fix, Trial, ensure_events_table, scenario
 
 _markers = itertools.count(int(time.time()) % 1_000_000 * 1000)
 
@@ -46,6 +46,7 @@ retrying = retry(
     ],
     codes=frozenset({*DISCONNECT_CODES, None}),  # None: a duplicated row
     patterns={"retry", "idempotent", "read"},
+    drivers=ALL_DRIVERS,
 )
 def commit_in_doubt(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)
@@ -53,25 +54,35 @@ def commit_in_doubt(lab: Lab, trials: list[Trial]) -> None:
         for trial in trials:
             trial.route_via(proxy.port)
             marker, key = next(_markers), uuid.uuid4().hex
+            is_async = isinstance(trial, AsyncTrial)
+            read, write = (_aread, _awrite) if is_async else (_read, _write)
             if trial.fix.pattern == "read":
                 proxy.lose_reply_to(b"SELECT")
                 with trial.step("SELECT, its answer lost, retried") as note:
-                    note["message"] = _attempts(retrying(_read), trial)
+                    note["message"] = _attempts(trial, retrying(read), trial)
                 continue
             proxy.lose_reply_to(b"COMMIT")
             with trial.step("INSERT + COMMIT, the COMMIT's answer lost") as note:
                 if trial.fix.pattern == "idempotent":
-                    note["message"] = _attempts(retrying(_write), trial, table, marker, key)
+                    note["message"] = _attempts(trial, retrying(write), trial, table, marker, key)
                 elif trial.fix.pattern == "retry":
-                    note["message"] = _attempts(retrying(_write), trial, table, marker, None)
+                    note["message"] = _attempts(trial, retrying(write), trial, table, marker, None)
                 else:
-                    _write(trial, table, marker, None)
+                    _call(trial, write, trial, table, marker, None)
             _count(lab, trial, table, marker)
 
 
-def _attempts(fn: Any, *args: Any) -> str:
-    """Call a tenacity-wrapped ``fn``; say how many attempts it took."""
-    fn(*args)
+def _call(trial: Trial, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``; for an async trial, a coroutine function run on the trial's loop."""
+    if isinstance(trial, AsyncTrial):
+        return trial.run_coroutine(fn(*args))
+    return fn(*args)
+
+
+def _attempts(trial: Trial, fn: Any, *args: Any) -> str:
+    """Call a tenacity-wrapped ``fn`` (tenacity wraps a coroutine function as one); say how
+    many attempts it took."""
+    _call(trial, fn, *args)
     return f"succeeded at attempt {fn.statistics['attempt_number']}"
 
 
@@ -80,13 +91,25 @@ def _read(trial: Trial) -> None:
         conn.execute(text("SELECT CONNECTION_ID()")).scalar()
 
 
-def _write(trial: Trial, table: str, marker: int, key: str | None) -> None:
+async def _aread(trial: Trial) -> None:
+    async with trial.engine.connect() as conn:
+        (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar()
+
+
+def _insert(table: str, key: str | None) -> Any:
     """One request's write. With a key, a repeat is a no-op: ON DUPLICATE KEY keeps the first."""
     insert = f"INSERT INTO {table} (request_id, v) VALUES (:key, :v)"
-    if key is not None:
-        insert += " ON DUPLICATE KEY UPDATE id = id"
+    return text(insert + " ON DUPLICATE KEY UPDATE id = id" if key is not None else insert)
+
+
+def _write(trial: Trial, table: str, marker: int, key: str | None) -> None:
     with trial.engine.begin() as conn:
-        conn.execute(text(insert), {"key": key, "v": marker})
+        conn.execute(_insert(table, key), {"key": key, "v": marker})
+
+
+async def _awrite(trial: Trial, table: str, marker: int, key: str | None) -> None:
+    async with trial.engine.begin() as conn:
+        await conn.execute(_insert(table, key), {"key": key, "v": marker})
 
 
 def _count(lab: Lab, trial: Trial, table: str, marker: int) -> None:
