@@ -86,10 +86,13 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         get(name)  # an unknown name fails here, before the lab starts
     lab = Lab.start(_config(args))
     try:
-        summary = summarize(run_all(lab, names, drivers=args.driver or tuple(DRIVERS)))
+        rows = run_all(lab, names, drivers=args.driver or tuple(DRIVERS))
     finally:
         if lab.owned:
             lab.stop()
+    if rows.empty:  # run_all has logged why each one does not run
+        raise LabError("none of these scenarios runs with the drivers given")
+    summary = summarize(rows)
     if args.json:
         for record in summary.to_dict(orient="records"):
             _out(json.dumps({k: (None if pd.isna(v) else v) for k, v in record.items()}, default=int))

@@ -20,6 +20,8 @@ from typing import Any
 import MySQLdb
 import pymysql
 import sqlalchemy.exc
+import sqlalchemy.pool
+import sqlalchemy.pool.impl
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +142,10 @@ def describe_error(exc: BaseException) -> ErrorInfo:
     message = str(orig)
     args = getattr(orig, "args", ())
     errno = getattr(orig, "errno", None)
-    if args and isinstance(args[0], int):  # PyMySQL, mysqlclient, the async drivers
+    if args and isinstance(args[0], int):  # PyMySQL, mysqlclient, mysql-connector-python, async
         code = args[0] if args[0] > 0 else None  # 0 or mysql-connector-python's -1: no code
         message = str(args[1]) if len(args) > 1 else ""
-    elif isinstance(errno, int):  # mysql-connector-python, MariaDB Connector/Python
+    elif isinstance(errno, int):  # MariaDB Connector/Python
         code = errno if errno > 0 else None
     outer = type(exc)
     text = f"{outer.__module__}.{outer.__qualname__}: {exc}"
@@ -163,12 +165,12 @@ def driver_noise_logged() -> Iterator[None]:
     after its read timeout), logged at ERROR; here it is logged at INFO.
     """
     previous = sys.unraisablehook
-    # each pool class logs to its own logger (sqlalchemy.pool.impl.QueuePool, ...), and a
-    # logger's filters see only its own records: filter each of them
+    # each pool class logs to its own logger (sqlalchemy.pool.impl.QueuePool, ...), made when
+    # the class first logs, and a logger's filters see only its own records: make and filter each
     pool_logs = [
-        logging.getLogger(name)
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith("sqlalchemy.pool")
+        logging.getLogger(f"{cls.__module__}.{cls.__name__}")
+        for cls in vars(sqlalchemy.pool.impl).values()
+        if isinstance(cls, type) and issubclass(cls, sqlalchemy.pool.Pool)
     ]
 
     def hook(unraisable: Any) -> None:

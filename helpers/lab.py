@@ -48,9 +48,11 @@ def _store_server_id(dbapi_connection: Any, record: Any) -> None:
         record.info["server_id"] = connection_id
     else:  # the async drivers' adapted connections
         cursor = dbapi_connection.cursor()
-        cursor.execute("SELECT CONNECTION_ID()")
-        record.info["server_id"] = int(cursor.fetchone()[0])
-        cursor.close()
+        try:
+            cursor.execute("SELECT CONNECTION_ID()")
+            record.info["server_id"] = int(cursor.fetchone()[0])
+        finally:
+            cursor.close()
 
 
 def server_id(connection: Any) -> int | None:

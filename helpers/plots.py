@@ -98,7 +98,7 @@ UNRECOGNISED = "#e9a03b"
 
 
 def error_grid(errors: pd.DataFrame, title: str = "The first error, per cause and driver") -> Figure:
-    """A cell per scenario × driver (``error_grid`` rows: one error row each): the code and the
+    """A cell per scenario × driver (``scenarios.first_errors`` rows): the code and the
     error class's short name; red where SQLAlchemy invalidated the connection, amber where it
     did not see a disconnect."""
     scenarios = list(dict.fromkeys(errors["scenario"]))

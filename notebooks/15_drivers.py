@@ -154,8 +154,8 @@ connects
 # - **MariaDB Connector/Python:** errors arrive as `InterfaceError` with the code in `errno`;
 #   `pre_ping` costs a `SELECT 1`.
 # - **PyMySQL:** set `ssl_disabled=True` (or pass one `SSLContext`) where connections are recycled.
-# - **aiomysql, asyncmy:** the same causes and fixes through `create_async_engine`; they report 2013
-#   where the sync drivers report 2006.
+# - **aiomysql, asyncmy:** the same causes and fixes through `create_async_engine`; aiomysql reports
+#   2013 where the sync drivers report 2006, asyncmy either, from run to run.
 
 # %% [markdown]
 # ## What's next, and references

@@ -75,10 +75,11 @@ CASES = [(name, driver, repeat) for name in SCENARIOS for driver in DRIVERS for 
 )
 def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
     rows = run(name, lab, drivers=[driver])
+    assert set(rows["fix"]) == {fix.name for fix in SCENARIOS[name].fixes}
+    assert rows["driver_version"].notna().all() and rows["sqlalchemy_version"].notna().all()
     if (name, driver) in FINDINGS:
         FINDINGS[name, driver](rows)
         return
-    assert set(rows["fix"]) == {fix.name for fix in SCENARIOS[name].fixes}
     for fix in SCENARIOS[name].fixes:
         trial = rows[rows["fix"] == fix.name]
         errors = trial[trial["outcome"] == "error"]
@@ -100,7 +101,6 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
             # lesson, codes include None and the unfixed trial is not expected to recover.)
             assert trial.iloc[-1]["outcome"] == "ok", trial.to_string()
     assert summarize(rows)["as_expected"].all()
-    assert rows["driver_version"].notna().all() and rows["sqlalchemy_version"].notna().all()
     # The runbook reads the error this run really recorded back to this scenario.
     if rows["error_text"].fillna("").ne("").any():
         rank = best_rank(rows, name)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -260,9 +260,11 @@ class Trial:
         return row
 
     def close(self) -> None:
-        self.engine.dispose()
-        if self.watch is not None:
-            self.watch.close()
+        try:
+            self.engine.dispose()
+        finally:
+            if self.watch is not None:
+                self.watch.close()
 
 
 class AsyncTrial(Trial):
@@ -276,7 +278,17 @@ class AsyncTrial(Trial):
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"trial-{driver}", daemon=True)
         self._thread.start()
-        super().__init__(lab, scenario, driver, fix, t0)
+        try:
+            super().__init__(lab, scenario, driver, fix, t0)
+        except BaseException:  # no engine: stop the loop we started
+            self._stop_loop()
+            raise
+
+    def _stop_loop(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
+            self.loop.close()
 
     def run_coroutine(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the trial's loop and wait for it."""
@@ -330,14 +342,16 @@ class AsyncTrial(Trial):
                 await conn.close()
 
     def close(self) -> None:
+        if self.loop.is_closed():  # closed already
+            return
         try:
             self.run_coroutine(self.engine.dispose())
-            if self.watch is not None:
-                self.watch.close()
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join()
-            self.loop.close()
+            try:
+                if self.watch is not None:
+                    self.watch.close()
+            finally:
+                self._stop_loop()
 
 
 def new_trial(lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> Trial:
@@ -469,15 +483,14 @@ def run(
         if why:
             raise ValueError(f"scenario {name!r} does not run with {driver}: {why}")
     b = lab.backend
-    with runlock.exclusive(b.host, b.port, f"scenario {name}"):
+    trials: list[Trial] = []
+    with runlock.exclusive(b.host, b.port, f"scenario {name}"), driver_noise_logged(), ExitStack() as closing:
         t0 = time.monotonic()
-        trials = [new_trial(lab, name, driver, fix, t0) for driver in drivers for fix in chosen]
-        with driver_noise_logged():
-            try:
-                entry.body(lab, trials, **timings)
-            finally:
-                for trial in trials:
-                    trial.close()
+        for driver in drivers:
+            for fix in chosen:  # each closed at the end, whatever fails after it was made
+                trials.append(new_trial(lab, name, driver, fix, t0))
+                closing.callback(trials[-1].close)
+        entry.body(lab, trials, **timings)
     rows = [row for trial in trials for row in trial.rows]
     return pd.DataFrame(rows, columns=COLUMNS).astype({"error_code": "Int64", "connection_id": "Int64"})
 
@@ -489,16 +502,15 @@ def run_all(
     A scenario runs with those of ``drivers`` it runs with; the others are logged with why."""
     chosen = list(names or SCENARIOS)
     wanted = [check_driver(d) for d in (drivers or DRIVERS)]
-    frames = []
+    plan = {}
     for name in chosen:
         entry = get(name)  # an unknown name fails before anything runs
         for driver in wanted:
-            if entry.why_not(driver):
-                log.info("%s does not run with %s: %s", name, driver, entry.why_not(driver))
-    for name in chosen:
-        runs_with = [d for d in wanted if not get(name).why_not(d)]
-        if runs_with:
-            frames.append(run(name, lab, runs_with))
+            why = entry.why_not(driver)
+            if why:
+                log.warning("%s does not run with %s: %s", name, driver, why)
+        plan[name] = [d for d in wanted if not entry.why_not(d)]
+    frames = [run(name, lab, runs_with) for name, runs_with in plan.items() if runs_with]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 
