@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import MySQLdb
+import pandas as pd
 import pymysql
 import sqlalchemy.exc
 import sqlalchemy.pool
@@ -75,14 +76,65 @@ READ_TIMEOUT_ERROR = 3024
 EXTRA_CODES: dict[str, frozenset[int]] = {
     "mysqlconnector": frozenset({CR_SERVER_LOST_EXTENDED, READ_TIMEOUT_ERROR})
 }
-#: The drivers with a read timeout: ``connect_args={"read_timeout": seconds}`` for all five
-#: (whole seconds for mysqlclient, MariaDB Connector/Python and mysql-connector-python).
-READ_TIMEOUT_DRIVERS = tuple(d for d in ALL_DRIVERS if d != "aiomysql")
-#: Why a scenario that needs a read timeout does not run with a driver.
-NO_READ_TIMEOUT = {
-    "aiomysql": "aiomysql's connect() takes no read timeout: an async app bounds the await "
-    "with asyncio.timeout() instead"
+
+
+@dataclass(frozen=True)
+class TimeoutOptions:
+    """A driver's own ``connect()`` argument names for its timeouts (None: it has none)."""
+
+    connect: str
+    read: str | None
+    write: str | None
+    #: what else a person setting them should know
+    note: str = ""
+
+
+#: Each driver's names for its connect, read and write timeouts (read from their sources:
+#: the names differ, and two drivers lack some).
+TIMEOUT_OPTIONS: dict[str, TimeoutOptions] = {
+    "pymysql": TimeoutOptions(
+        "connect_timeout", "read_timeout", "write_timeout", "seconds, fractions allowed"
+    ),
+    "mysqldb": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout", "whole seconds"),
+    "mysqlconnector": TimeoutOptions(
+        "connection_timeout",
+        "read_timeout",
+        "write_timeout",
+        "connect_timeout is an alias of connection_timeout; whole seconds",
+    ),
+    "mariadbconnector": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout", "whole seconds"),
+    "aiomysql": TimeoutOptions(
+        "connect_timeout", None, None, "no read or write timeout: bound the await with asyncio.timeout()"
+    ),
+    "asyncmy": TimeoutOptions("connect_timeout", "read_timeout", None, "no write timeout"),
 }
+
+
+def timeout_args(
+    driver: str, connect: float | None = None, read: float | None = None, write: float | None = None
+) -> dict[str, float]:
+    """``connect_args`` that set the given timeouts (seconds) under ``driver``'s own names;
+    ``ValueError`` for a timeout the driver does not have."""
+    names = TIMEOUT_OPTIONS[check_driver(driver)]
+    args: dict[str, float] = {}
+    for kind, seconds in (("connect", connect), ("read", read), ("write", write)):
+        if seconds is None:
+            continue
+        name = getattr(names, kind)
+        if name is None:
+            raise ValueError(f"{driver} has no {kind} timeout: {names.note}")
+        args[name] = seconds
+    return args
+
+
+def timeout_table() -> pd.DataFrame:
+    """One row per driver: its names for the connect, read and write timeouts."""
+    return pd.DataFrame(
+        [
+            {"driver": driver, "connect": o.connect, "read": o.read, "write": o.write, "note": o.note}
+            for driver, o in TIMEOUT_OPTIONS.items()
+        ]
+    )
 
 
 def driver_codes(driver: str, codes: frozenset[int | None]) -> frozenset[int | None]:

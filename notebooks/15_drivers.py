@@ -23,7 +23,7 @@ import pandas as pd
 
 import helpers
 from helpers import plots
-from helpers.drivers import ALL_DRIVERS, ASYNC_DRIVERS, NO_READ_TIMEOUT
+from helpers.drivers import ALL_DRIVERS, timeout_table
 from helpers.record import record
 
 lab = helpers.start_lab()
@@ -77,14 +77,18 @@ errors[["scenario", "driver", "error_class", "error_code", "message", "invalidat
 #
 # ## A client read timeout
 #
-# Five of the six take `connect_args={"read_timeout": seconds}`; aiomysql takes none (an async app
-# bounds the await with `asyncio.timeout()`). A 2 s query with `read_timeout=1`, then the next
-# checkout:
+# Each driver has its own names for its timeouts, and two lack some:
 
 # %%
-timeouts = helpers.run(
-    "read_timeout", lab, drivers=[d for d in drivers if d not in NO_READ_TIMEOUT], fixes=["read_timeout=1"]
-)
+timeout_table()
+
+# %% [markdown]
+# A scenario's `Fix(read_timeout=1)` passes the driver's own name in `connect_args`; for aiomysql,
+# which has no read timeout, the lab does what an async app does and bounds each statement with
+# `asyncio.timeout(1)`. A 2 s query with a 1 s read timeout, then the next checkout:
+
+# %%
+timeouts = helpers.run("read_timeout", lab, drivers=drivers, fixes=["read_timeout=1"])
 timeout_errors = helpers.scenarios.first_errors(timeouts)
 record(
     "read_timeout=1 against a 2 s query",
@@ -93,13 +97,20 @@ record(
     },
     next_checkout_ok={d: group.iloc[-1]["outcome"] == "ok" for d, group in timeouts.groupby("driver")},
 )
-timeout_errors[["driver", "error_class", "error_code", "message", "invalidated"]]
+timeout_errors[["driver", "error_class", "error_code", "message", "invalidated"]].assign(
+    seconds=timeouts[timeouts["outcome"] == "error"].drop_duplicates("driver")["latency"].to_numpy()
+)
 
 # %% [markdown]
-# Four drivers end the query after 1 s with 2013, and the next checkout works.
-# **mysql-connector-python** ends it with its own `ReadTimeoutError` 3024, which SQLAlchemy does not
-# see as a disconnect; the driver has already closed the connection, so the pool hands the closed
-# connection out again and the *next* checkout fails too. `pool_pre_ping` would catch it there.
+# - PyMySQL, mysqlclient, MariaDB Connector/Python and asyncmy end the query after 1 s with 2013,
+#   and the next checkout works.
+# - **aiomysql** (`asyncio.timeout`) raises a bare `TimeoutError`: no code, no text. SQLAlchemy
+#   invalidates the connection whose await was cancelled, and the next checkout works. A log line
+#   says only "TimeoutError"; the runbook knows it.
+# - **mysql-connector-python** ends it with its own `ReadTimeoutError` 3024, which SQLAlchemy does not
+#   see as a disconnect, and not at 1 s: the 2 s query had already ended. The driver has closed the
+#   connection, so the pool hands the closed connection out again and the *next* checkout fails
+#   too. `pool_pre_ping` would catch it there.
 #
 # The versions behind these rows:
 
@@ -130,11 +141,11 @@ pings
 #
 # ## What a connect costs
 #
-# A recycle or a disconnect pays one connect. Per sync driver, with its defaults and, where it has
-# one, with the setting that leaves TLS out:
+# A recycle or a disconnect pays one connect. Per driver, with its defaults and, where it has
+# one, with the setting that leaves TLS out (an async driver's `connect()` runs on an event loop):
 
 # %%
-connects = helpers.bench.connect_costs(lab, [d for d in drivers if d not in ASYNC_DRIVERS])
+connects = helpers.bench.connect_costs(lab, drivers)
 record(
     "ms per connect",
     connect_ms={f"{r.driver} · {r.connect_args}": r.ms_per_connect for r in connects.itertuples()},
@@ -155,7 +166,11 @@ connects
 #   `pre_ping` costs a `SELECT 1`.
 # - **PyMySQL:** set `ssl_disabled=True` (or pass one `SSLContext`) where connections are recycled.
 # - **aiomysql, asyncmy:** the same causes and fixes through `create_async_engine`; aiomysql reports
-#   2013 where the sync drivers report 2006, asyncmy either, from run to run.
+#   2013 where the sync drivers report 2006, asyncmy either, from run to run. aiomysql has no read
+#   timeout: bound requests with `asyncio.timeout()`, which cannot bound the pool's pre-ping
+#   (`lb_silent_drop`); asyncmy takes `read_timeout`.
+# - **Timeouts:** set each driver's own names from the table above; whole seconds for mysqlclient,
+#   mysql-connector-python and MariaDB Connector/Python.
 
 # %% [markdown]
 # ## What's next, and references

@@ -82,6 +82,8 @@ EXAMPLES = {
     "See wait_timeout and interactive_timeout for configuring this behavior.')",
     "2013 lost connection during query": "(2013, 'Lost connection to MySQL server during query')",
     "client timed out": "(2013, 'Lost connection to MySQL server during query (timed out)')",
+    "async app's own timeout": "builtins.TimeoutError: ",
+    "garbled reply, mysql-connector-python": "(mysql.connector.errors.InternalError) Unread result found",
     "socket closed under a write or read": "MySQL server has gone away (BrokenPipeError(32, 'Broken pipe'))",
     "stream ended early": "asyncio.exceptions.IncompleteReadError: 0 bytes read on a total of 4 expected bytes",
     "the network stopped answering": "TimeoutError: [Errno 110] Connection timed out",

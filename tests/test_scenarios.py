@@ -29,7 +29,15 @@ REPEATS = int(os.environ.get("LAB_TEST_REPEATS", "1"))
 #: checkout works all the same. (A statement later in a request is recognised.)
 NOT_INVALIDATED = {
     ("mysqlconnector", name)
-    for name in ("idle", "recycle_margin", "restart", "kill_idle", "lb_reset", "keepalive")
+    for name in (
+        "idle",
+        "recycle_margin",
+        "restart",
+        "kill_idle",
+        "lb_reset",
+        "keepalive",
+        "interactive_timeout",
+    )
 }
 
 
@@ -57,8 +65,53 @@ def mariadbconnector_packet(rows: pd.DataFrame) -> None:
     assert (rows[rows["fix"] != "one 2 MiB INSERT"]["outcome"] == "ok").all()
 
 
+def aiomysql_read_timeout(rows: pd.DataFrame) -> None:
+    """aiomysql has no read timeout: the trial bounds the await with ``asyncio.timeout(1)``. The
+    app gets a bare ``TimeoutError`` (no code, no text) after 1 s; SQLAlchemy invalidates the
+    connection whose await was cancelled (the row reads it off the connection), and the next
+    checkout works. A longer bound lets the query finish."""
+    trial = rows[rows["fix"] == "read_timeout=1"]
+    error = trial[trial["outcome"] == "error"]
+    assert len(error) == 1, trial.to_string()
+    first = error.iloc[0]
+    assert first["error_class"] == "TimeoutError" and pd.isna(first["error_code"]), trial.to_string()
+    assert first["invalidated"] and 0.9 < first["latency"] < 1.5, trial.to_string()
+    assert trial.iloc[-1]["outcome"] == "ok"
+    assert (rows[rows["fix"] == "read_timeout=5"]["outcome"] == "ok").all()
+    assert classify(first["error_text"], {}).iloc[0]["scenario"] == "read_timeout"
+
+
+def never_waits_on_the_reader(rows: pd.DataFrame) -> None:
+    """net_write_timeout never passes: SQLAlchemy's mysql-connector-python dialect always asks
+    for a buffered cursor (no server-side cursor), and asyncmy's protocol reads the socket into
+    memory as data comes. The paused reader's "stream" reads the rest from client memory."""
+    assert (rows["outcome"] == "ok").all(), rows.to_string()
+
+
+def aiomysql_silent_drop(rows: pd.DataFrame) -> None:
+    """The lab's ``asyncio.timeout()`` bounds the statement, not the checkout: aiomysql's
+    pre-ping on the forgotten flow waits with no bound (a driver's read timeout ends it, and
+    the pool reconnects). The statement alone gets ``TimeoutError`` after 1 s; only a recycle
+    below the device's limit avoids both."""
+
+    def trial(fix: str) -> pd.DataFrame:
+        return rows[rows["fix"] == fix]
+
+    timed_out = trial("read_timeout=1")
+    error = timed_out[timed_out["outcome"] == "error"].iloc[0]
+    assert error["error_class"] == "TimeoutError" and error["invalidated"], timed_out.to_string()
+    for fix in ("pool_pre_ping + read_timeout=1", "hardened pool, ping_after=1 + read_timeout=1"):
+        assert "no answer" in set(trial(fix)["error_class"]), trial(fix).to_string()
+    assert (trial("pool_recycle=1 (below the device's idle limit)")["outcome"] == "ok").all()
+    assert (rows.groupby("fix")["outcome"].last() == "ok").all(), "every trial recovers"
+
+
 #: Where a driver departs from the rest, the test asserts what the lab found instead.
 FINDINGS = {
+    ("net_write_timeout", "mysqlconnector"): never_waits_on_the_reader,
+    ("net_write_timeout", "asyncmy"): never_waits_on_the_reader,
+    ("lb_silent_drop", "aiomysql"): aiomysql_silent_drop,
+    ("read_timeout", "aiomysql"): aiomysql_read_timeout,
     ("read_timeout", "mysqlconnector"): mysqlconnector_read_timeout,
     ("max_allowed_packet", "mariadbconnector"): mariadbconnector_packet,
 }
@@ -193,3 +246,27 @@ def test_an_async_driver_runs_on_its_own_event_loop(lab: Lab) -> None:
     assert [r["outcome"] for r in trial.rows] == ["ok", "ok"]
     assert trial.rows[0]["connection_id"] == trial.rows[1]["connection_id"] is not None
     assert trial.rows[0]["driver_version"] and trial.loop.is_closed()
+
+
+@pytest.mark.parametrize("driver", list(ALL_DRIVERS))
+def test_each_driver_takes_its_own_timeout_names(lab: Lab, driver: str) -> None:
+    """Every name in TIMEOUT_OPTIONS is one the driver's connect() accepts (a wrong name raises
+    there), and a timeout a driver lacks is refused with the table's note."""
+    from helpers.drivers import TIMEOUT_OPTIONS, timeout_args
+    from helpers.scenarios import Fix
+    from helpers.scenarios.core import new_trial
+
+    names = TIMEOUT_OPTIONS[driver]
+    seconds = {kind: 5 if getattr(names, kind) else None for kind in ("connect", "read", "write")}
+    args = timeout_args(driver, **seconds)
+    assert len(args) == sum(value is not None for value in seconds.values())
+    trial = new_trial(lab, "timeouts", driver, Fix("timeouts", {"connect_args": args}), 0.0)
+    try:
+        trial.query("connect with every timeout set")
+    finally:
+        trial.close()
+    assert trial.rows[0]["outcome"] == "ok", trial.rows
+    for kind, value in seconds.items():
+        if value is None:
+            with pytest.raises(ValueError, match=f"{driver} has no {kind} timeout"):
+                timeout_args(driver, **{kind: 1})

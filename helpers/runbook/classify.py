@@ -91,6 +91,11 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("client timed out", r"\(timed out\)|(?<!connection )\btimed out\b|socket\.timeout|\bTimeoutError\(",
               {"read_timeout": 5, "paused_server": 3, "lb_silent_drop": 3},
               "PyMySQL appends the socket's '(timed out)'; mysql-connector-python 'timed out'"),
+    Signature("async app's own timeout",
+              r"(?:builtins|asyncio(?:\.exceptions)?)\.TimeoutError\b|asyncio[/\\]timeouts\.py|asyncio\.timeout\(",
+              {"read_timeout": 4, "paused_server": 3, "lb_silent_drop": 3},
+              "asyncio.timeout() or wait_for() around an await: aiomysql has no read timeout; "
+              "the TimeoutError has no code and no text"),
     Signature("socket closed under a write or read",
               r"BrokenPipeError|Broken pipe|ConnectionAbortedError|WinError 1005[34]|ConnectionResetError"
               r"|Connection reset by peer",
@@ -115,6 +120,11 @@ SIGNATURES: tuple[Signature, ...] = (
               {"fork": 6}, "CR_COMMANDS_OUT_OF_SYNC: two users of one connection"),
     Signature("packet sequence number wrong", r"Packet sequence number wrong", {"fork": 6},
               "PyMySQL InternalError when two processes read one socket"),
+    Signature("garbled reply, mysql-connector-python",
+              r"Unread result found|Failed parsing column information|bytearray index out of range",
+              {"fork": 5, "read_timeout": 1.5},
+              "mysql-connector-python when two processes read one socket, or on a connection its "
+              "own read timeout closed"),
     Signature("result closed under the reader", r"ResourceClosedError|This result object does not return rows",
               {"fork": 3}, "SQLAlchemy, when another process consumed the result"),
     Signature("interface error on a closed connection", r"InterfaceError\W+\(0, ''\)|\bAlready closed\b",

@@ -11,10 +11,11 @@ runs each of its steps as a coroutine.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,10 +32,12 @@ from ..drivers import (
     DISCONNECT_CODES,
     DRIVER_ERRORS,
     DRIVERS,
+    TIMEOUT_OPTIONS,
     ErrorInfo,
     check_driver,
     describe_error,
     driver_noise_logged,
+    timeout_args,
     versions,
 )
 from ..hardened import Hardening, PoolWatch, harden
@@ -91,7 +94,11 @@ class Fix:
     change the scenario's body carries out (e.g. ``"release"``: give the connection
     back during long work); a scenario declares the patterns its body knows, and a
     fix naming any other is refused at registration. ``hardening`` hardens the engine's
-    pool (:mod:`helpers.hardened`).
+    pool (:mod:`helpers.hardened`). ``read_timeout`` (seconds) goes to each driver under its
+    own name (:data:`helpers.drivers.TIMEOUT_OPTIONS`); a driver without one (aiomysql)
+    bounds each statement with ``asyncio.timeout()`` instead, as an async app would.
+    ``driver_options`` replace ``options`` for a driver that spells the same setting
+    another way (mysql-connector-python's ``client_flags``).
     """
 
     name: str
@@ -101,6 +108,8 @@ class Fix:
     on_connect: tuple[str, ...] = ()
     pattern: str | None = None
     hardening: Hardening | None = None
+    read_timeout: float | None = None
+    driver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 NO_FIX = Fix("none", prevents=False)
@@ -112,7 +121,10 @@ def build_engine(
     """An engine for ``driver`` with ``fix`` applied (its options over ``options``, its
     connect statements, its hardened pool), and the hardened pool's watch (None without).
     For an async driver, an ``AsyncEngine`` (the listeners go on its ``sync_engine``)."""
-    merged = {**options, **fix.options}
+    merged = {**options, **fix.driver_options.get(driver, fix.options)}
+    if fix.read_timeout is not None and TIMEOUT_OPTIONS[driver].read is not None:
+        connect_args = timeout_args(driver, read=fix.read_timeout)
+        merged["connect_args"] = {**merged.get("connect_args", {}), **connect_args}
     if driver in ASYNC_DRIVERS:
         engine: Any = lab.async_engine(driver, via=via, **merged)
         pool_engine = engine.sync_engine
@@ -138,6 +150,9 @@ def run_on_connect(statements: Sequence[str]) -> Callable[[Any, Any], None]:
 
 class Trial:
     """One engine (a driver and a fix) inside a scenario; records each step."""
+
+    #: what a step records as an error row instead of raising
+    recorded: tuple[type[BaseException], ...] = RECORDED
 
     def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
         self.lab = lab
@@ -172,6 +187,11 @@ class Trial:
         """Check a connection out and return it at once, with no statement: what the pool's
         own checks and its reset on return cost."""
         self.engine.connect().close()
+
+    def resolve(self, value: Any) -> Any:
+        """``value`` itself; an async trial awaits it on its loop if it is awaitable. Lets a
+        scenario body drive a sync ``Connection`` or an ``AsyncConnection`` with one code path."""
+        return value
 
     def query(
         self,
@@ -211,8 +231,10 @@ class Trial:
             self.watch.take_caught()  # what it caught before this step belongs to no step
         try:
             yield note
-        except RECORDED as exc:
-            self.record(name, start, note["connection_id"], exc)
+        except self.recorded as exc:
+            row = self.record(name, start, note["connection_id"], exc)
+            if note.get("invalidated"):  # seen on the connection, where the exception does not say
+                row["invalidated"] = True
         else:
             self.record(name, start, note["connection_id"])
             caught = self.watch.take_caught() if self.watch is not None else []
@@ -267,14 +289,26 @@ class Trial:
                 self.watch.close()
 
 
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
 class AsyncTrial(Trial):
     """A trial on an async driver: an ``AsyncEngine``, and an event loop of its own that
     runs each step as a coroutine. The loop runs in a thread of its own for as long as the
     trial (a connection belongs to the loop that made it), so that a trial also works where
     a loop already runs in the caller's thread (Jupyter). ``checkout`` returns an
-    ``AsyncConnection``."""
+    ``AsyncConnection``.
+
+    A fix's ``read_timeout`` for a driver that has none (aiomysql) becomes
+    ``asyncio.timeout()`` around each statement: its ``TimeoutError`` is recorded, and the
+    row says whether SQLAlchemy invalidated the connection it cancelled."""
+
+    recorded = (*RECORDED, TimeoutError)
 
     def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
+        #: seconds each statement may take (asyncio.timeout), or None
+        self.statement_timeout = fix.read_timeout if TIMEOUT_OPTIONS[driver].read is None else None
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"trial-{driver}", daemon=True)
         self._thread.start()
@@ -305,6 +339,9 @@ class AsyncTrial(Trial):
     def touch(self) -> None:
         self.run_coroutine(self._touch())
 
+    def resolve(self, value: Any) -> Any:
+        return self.run_coroutine(_awaited(value)) if inspect.isawaitable(value) else value
+
     async def _touch(self) -> None:
         conn = await self.engine.connect().start()
         await conn.close()
@@ -332,7 +369,12 @@ class AsyncTrial(Trial):
             if conn is None:
                 conn = await self.engine.connect().start()
             note["connection_id"] = server_id(conn.sync_connection)
-            result = await conn.execute(text(sql), params)
+            try:
+                async with asyncio.timeout(self.statement_timeout):
+                    result = await conn.execute(text(sql), params)
+            except TimeoutError:
+                note["invalidated"] = conn.invalidated
+                raise
             if result.returns_rows:
                 result.fetchall()
             if done:

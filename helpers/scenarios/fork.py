@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
-from ..drivers import ASYNC_DRIVERS, describe_error
+from ..drivers import ALL_DRIVERS, ASYNC_DRIVERS, describe_error
 from ..lab import Lab
 from .core import Fix, Trial, each, scenario
 
 CHILDREN = 2
 QUERIES = 30
 #: A dead or tangled connection must fail, not hang: every trial has a read timeout.
-READ_TIMEOUT_OPTIONS = {"connect_args": {"read_timeout": 3}}
+READ_TIMEOUT = 3
 
 
 def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
@@ -43,13 +43,14 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
     "fork",
     f"An engine used by the parent and {CHILDREN} forked children at once",
     fixes=[
-        Fix("none", READ_TIMEOUT_OPTIONS, prevents=False),
-        Fix("engine.dispose(close=False) in the child", READ_TIMEOUT_OPTIONS, pattern="dispose"),
-        Fix("NullPool", {"poolclass": NullPool, **READ_TIMEOUT_OPTIONS}),
+        Fix("none", prevents=False, read_timeout=READ_TIMEOUT),
+        Fix("engine.dispose(close=False) in the child", pattern="dispose", read_timeout=READ_TIMEOUT),
+        Fix("NullPool", {"poolclass": NullPool}, read_timeout=READ_TIMEOUT),
     ],
     # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
     codes=frozenset({2006, 2013, 2014, None}),
     patterns={"dispose"},
+    drivers=[d for d in ALL_DRIVERS if d not in ASYNC_DRIVERS],
     not_for={
         d: "an asyncio event loop and its connections do not survive fork(): an async app starts "
         "its engine in each worker"

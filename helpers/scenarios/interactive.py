@@ -18,9 +18,11 @@ import time
 from typing import Any
 
 import pandas as pd
+from mysql.connector.constants import ClientFlag
 from pymysql.constants import CLIENT
 from sqlalchemy import text
 
+from ..drivers import ALL_DRIVERS
 from ..lab import Lab
 from ..progress import wait
 from .common import WAIT_TIMEOUT
@@ -37,14 +39,26 @@ INTERACTIVE_TIMEOUT = 60
     f"wait_timeout={WAIT_TIMEOUT}s, interactive_timeout={INTERACTIVE_TIMEOUT}s: the client flag decides",
     fixes=[
         Fix("default client flags", prevents=False),
-        Fix("connect_args client_flag=INTERACTIVE", {"connect_args": {"client_flag": INTERACTIVE}}),
+        Fix(
+            "connect_args client_flag=INTERACTIVE",
+            {"connect_args": {"client_flag": INTERACTIVE}},
+            driver_options={"mysqlconnector": {"connect_args": {"client_flags": [ClientFlag.INTERACTIVE]}}},
+        ),
         Fix(
             "connect_args client_flag=INTERACTIVE|FOUND_ROWS",
             {"connect_args": {"client_flag": INTERACTIVE | FOUND_ROWS}},
+            driver_options={
+                "mysqlconnector": {
+                    "connect_args": {"client_flags": [ClientFlag.INTERACTIVE, ClientFlag.FOUND_ROWS]}
+                }
+            },
         ),
     ],
+    drivers=ALL_DRIVERS,
 )
 def interactive_timeout(lab: Lab, trials: list[Any]) -> None:
+    """mysql-connector-python spells the flag ``client_flags=[ClientFlag.INTERACTIVE]`` (a list
+    of flags to add to its defaults); it refuses ``client_flag``."""
     with lab.globals(wait_timeout=WAIT_TIMEOUT, interactive_timeout=INTERACTIVE_TIMEOUT):
         each(trials, "first query")
         wait(WAIT_TIMEOUT + 1, f"idle past wait_timeout={WAIT_TIMEOUT}s")

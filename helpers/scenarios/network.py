@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from ..drivers import ALL_DRIVERS, ErrorInfo, describe_error
+from ..drivers import ALL_DRIVERS, ErrorInfo, describe_error, timeout_args
 from ..faultproxy import FaultProxy
 from ..hardened import Hardening
 from ..lab import Lab
@@ -46,7 +46,6 @@ QUIET = 2.0
 HANG = 2.0
 READ_TIMEOUT = 1
 
-WITH_READ_TIMEOUT = {"connect_args": {"read_timeout": READ_TIMEOUT}}
 RECYCLE_BELOW_DEVICE = Fix("pool_recycle=1 (below the device's idle limit)", {"pool_recycle": 1})
 
 
@@ -59,19 +58,20 @@ def hung(seconds: float) -> ErrorInfo:
     "A load balancer or NAT silently forgets a flow idle longer than its limit (below wait_timeout)",
     fixes=[
         Fix("no timeout", prevents=False),
-        Fix(f"read_timeout={READ_TIMEOUT}", WITH_READ_TIMEOUT, prevents=False),
+        Fix(f"read_timeout={READ_TIMEOUT}", prevents=False, read_timeout=READ_TIMEOUT),
         Fix(PRE_PING.name, PRE_PING.options, prevents=False),
-        Fix(f"pool_pre_ping + read_timeout={READ_TIMEOUT}", {"pool_pre_ping": True, **WITH_READ_TIMEOUT}),
+        Fix(f"pool_pre_ping + read_timeout={READ_TIMEOUT}", PRE_PING.options, read_timeout=READ_TIMEOUT),
         unchecked(HARDENED),
         Fix(
             f"hardened pool, ping_after=1 + read_timeout={READ_TIMEOUT}",
-            WITH_READ_TIMEOUT,
             hardening=Hardening(ping_after=1),
+            read_timeout=READ_TIMEOUT,
         ),
         RECYCLE_BELOW_DEVICE,
     ],
     codes=frozenset({2013, None}),  # None: the hang, recorded as "no answer"
     params={"device_idle": DEVICE_IDLE, "quiet": QUIET, "hang": HANG},
+    drivers=ALL_DRIVERS,
 )
 def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: float, hang: float) -> None:
     """After the quiet, every trial's checkout and query run in their own thread. A trial
@@ -151,7 +151,9 @@ def server_view(
         proxy.drop_after_idle(device_idle)
         engines = {
             "server closed it": lab.engine(driver, pool_size=1),
-            "network dropped it": lab.engine(driver, via=proxy.port, pool_size=1, **WITH_READ_TIMEOUT),
+            "network dropped it": lab.engine(
+                driver, via=proxy.port, pool_size=1, connect_args=timeout_args(driver, read=READ_TIMEOUT)
+            ),
         }
         due = {"network dropped it": device_idle + 0.5, "server closed it": wait_timeout + 0.5}
         samples = []

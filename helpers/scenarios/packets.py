@@ -9,14 +9,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import sqlalchemy.exc
 from sqlalchemy import text
 
-from ..drivers import ALL_DRIVERS, NO_READ_TIMEOUT, READ_TIMEOUT_DRIVERS, describe_error
+from ..drivers import ALL_DRIVERS, describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
-from .core import Fix, Trial, each, ensure_events_table, scenario
+from .core import AsyncTrial, Fix, Trial, each, ensure_events_table, scenario
 
 PACKET_LIMIT = 1024 * 1024  # the lab's max_allowed_packet: 1 MiB
 BLOB = 2 * PACKET_LIMIT  # what the request inserts
@@ -28,6 +30,13 @@ STREAM_ROWS = 20_000  # × 1 KB: more than the socket buffers hold, so the serve
 READER_PAUSE = 2.5  # seconds the reader stops reading; net_write_timeout is 1
 
 
+def payload(driver: str, size: int) -> bytes | str:
+    """``size`` bytes of ``x`` to insert: bytes, except for aiomysql, which gets text.
+    aiomysql 0.3 imports PyMySQL's ``escape_bytes_prefixed``, which PyMySQL 1.2 replaced with
+    a string, so a bytes parameter fails with ``TypeError`` before anything is sent."""
+    return "x" * size if driver == "aiomysql" else b"x" * size
+
+
 @scenario(
     "max_allowed_packet",
     "INSERT of a 2 MiB value with max_allowed_packet=1 MiB",
@@ -37,13 +46,10 @@ READER_PAUSE = 2.5  # seconds the reader stops reading; net_write_timeout is 1
         Fix("256 KiB chunks, one row each", pattern="chunked"),
     ],
     patterns={"raise", "chunked"},
-    drivers=[d for d in ALL_DRIVERS if d != "aiomysql"],
-    not_for={
-        "aiomysql": "aiomysql 0.3 imports PyMySQL's escape_bytes_prefixed, which PyMySQL 1.2 replaced "
-        "with a string: a bytes parameter fails with TypeError before anything is sent"
-    },
+    drivers=ALL_DRIVERS,
 )
 def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
+    """Each trial inserts :func:`payload` values: bytes, or text for aiomysql."""
     table = ensure_events_table(lab)
     insert = f"INSERT INTO {table} (v, payload) VALUES (3, :payload)"
     lab.sql(f"DELETE FROM `{lab.backend.database}`.{table} WHERE v = 3")  # keep the table small
@@ -51,12 +57,14 @@ def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
         for trial in trials:
             if trial.fix.pattern == "raise":  # the session value is read-only: it comes from the global
                 with lab.globals(max_allowed_packet=16 * PACKET_LIMIT):
-                    trial.query("INSERT 2 MiB", insert, params={"payload": b"x" * BLOB})
+                    trial.query("INSERT 2 MiB", insert, params={"payload": payload(trial.driver, BLOB)})
             elif trial.fix.pattern == "chunked":  # CONCAT() could not help: its result is capped too
                 for part in range(BLOB // CHUNK):
-                    trial.query(f"INSERT chunk {part}", insert, params={"payload": b"x" * CHUNK})
+                    trial.query(
+                        f"INSERT chunk {part}", insert, params={"payload": payload(trial.driver, CHUNK)}
+                    )
             else:
-                trial.query("INSERT 2 MiB", insert, params={"payload": b"x" * BLOB})
+                trial.query("INSERT 2 MiB", insert, params={"payload": payload(trial.driver, BLOB)})
         each(trials, "next checkout")
 
 
@@ -64,12 +72,11 @@ def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
     "read_timeout",
     f"A {SLOW_QUERY}s query with a client read_timeout of 1 s",
     fixes=[
-        Fix("read_timeout=1", {"connect_args": {"read_timeout": 1}}, prevents=False),
-        Fix("read_timeout=5", {"connect_args": {"read_timeout": 5}}),
+        Fix("read_timeout=1", read_timeout=1, prevents=False),
+        Fix("read_timeout=5", read_timeout=5),
     ],
     params={"query": SLOW_QUERY},
-    drivers=READ_TIMEOUT_DRIVERS,
-    not_for=NO_READ_TIMEOUT,
+    drivers=ALL_DRIVERS,
 )
 def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
     each(trials, "first query")
@@ -88,25 +95,34 @@ def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
         ),
     ],
     patterns={"buffered"},
+    drivers=ALL_DRIVERS,
 )
 def net_write_timeout(lab: Lab, trials: list[Trial]) -> None:
+    """An async trial streams with ``AsyncConnection.stream()`` (its steps awaited through
+    ``Trial.resolve``). Two drivers never make the server wait, whatever the reader does:
+    SQLAlchemy's mysql-connector-python dialect has no server-side cursor (it always asks for
+    a buffered one), and asyncmy's protocol reads the socket into memory as data comes (it
+    pauses reading only for the TLS handshake)."""
     query = text(f"SELECT seq, REPEAT('x', 1000) FROM seq_1_to_{STREAM_ROWS}")
     with lab.globals(net_write_timeout=1):
         each(trials, "first query")
         open_results = []
         for trial in trials:
-            conn = trial.checkout()
+            conn: Any = trial.checkout()
             stream = trial.fix.pattern != "buffered"
-            result = conn.execution_options(stream_results=stream).execute(query)
-            result.fetchmany(10)
+            if isinstance(trial, AsyncTrial):
+                result = trial.resolve(conn.stream(query) if stream else conn.execute(query))
+            else:
+                result = conn.execution_options(stream_results=stream).execute(query)
+            trial.resolve(result.fetchmany(10))
             open_results.append((trial, conn, result))
         wait(READER_PAUSE, "the reader pauses")
         for trial, conn, result in open_results:
             with trial.step("read the rest", server_id(conn)):
                 try:
-                    result.fetchall()
+                    trial.resolve(result.fetchall())
                 finally:
-                    conn.close()
+                    trial.resolve(conn.close())  # a coroutine for an AsyncConnection
         each(trials, "next checkout")
 
 

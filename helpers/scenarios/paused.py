@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..drivers import NO_READ_TIMEOUT, READ_TIMEOUT_DRIVERS, ErrorInfo
+from ..drivers import ALL_DRIVERS, ErrorInfo
 from ..lab import Lab
 from ..progress import wait
 from .core import Fix, Trial, each, scenario
@@ -26,11 +26,10 @@ HANG = ErrorInfo("no answer", None, f"still waiting after {FROZEN:g}s: no timeou
     f"The server is frozen for {FROZEN:g}s (docker pause / SIGSTOP) while a query waits",
     fixes=[
         Fix("no read_timeout", prevents=False),
-        Fix(f"read_timeout={READ_TIMEOUT}", {"connect_args": {"read_timeout": READ_TIMEOUT}}, prevents=False),
+        Fix(f"read_timeout={READ_TIMEOUT}", read_timeout=READ_TIMEOUT, prevents=False),
     ],
     codes=frozenset({2013, None}),  # None: the hang, recorded as "no answer"
-    drivers=READ_TIMEOUT_DRIVERS,
-    not_for=NO_READ_TIMEOUT,
+    drivers=ALL_DRIVERS,
 )
 def paused_server(lab: Lab, trials: list[Trial]) -> None:
     """Every trial's query runs in its own thread while the server is frozen. A query still
