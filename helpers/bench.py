@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from .drivers import ALL_DRIVERS, ASYNC_DRIVERS, DRIVERS, versions
 from .faultproxy import FaultProxy
-from .hardened import Hardening, harden
+from .hardened import Hardening
 from .lab import Lab
 from .progress import progress_enabled
 from .scenarios.common import HARDENED, PRE_PING
-from .scenarios.core import Fix, build_engine, new_trial
+from .scenarios.core import Fix, built_engine, new_trial
 
 SELECT_1 = text("SELECT 1")
 
@@ -56,8 +56,7 @@ def checkout_rate(
     (any check, the query, the rollback on return), not connecting. ``via``
     routes the connection through a local port (the fault proxy).
     """
-    engine, watch = build_engine(lab, driver, pool_fix(pool), via, pool_size=1, max_overflow=0)
-    try:
+    with built_engine(lab, driver, pool_fix(pool), via, pool_size=1, max_overflow=0) as (engine, _watch):
         with engine.connect() as conn:  # connect and warm up outside the timed loop
             conn.execute(SELECT_1)
         count = 0
@@ -68,10 +67,6 @@ def checkout_rate(
                 conn.execute(SELECT_1)
             count += 1
         elapsed = time.perf_counter() - start
-    finally:
-        engine.dispose()
-        if watch is not None:
-            watch.close()
     return {"checkouts": count, "seconds": elapsed, "per_second": count / elapsed}
 
 
@@ -246,21 +241,13 @@ def part_costs(lab: Lab, driver: str = "pymysql", n: int = 2000, repeats: int = 
 
 def _listeners_us(lab: Lab, driver: str, settings: Hardening, n: int, repeats: int) -> float:
     """µs per call of the hardened pool's checkout and checkin listeners on a live connection."""
-    engine = lab.engine(driver, pool_size=1, max_overflow=0)
-    watch = harden(engine, settings)
-    try:
+    fix = Fix("hardened pool", hardening=settings)
+    with built_engine(lab, driver, fix, pool_size=1, max_overflow=0) as (engine, watch):
+        assert watch is not None
         with engine.connect() as conn:
             fairy = conn.connection
             dbapi, record = fairy.dbapi_connection, fairy._connection_record
-
-            def check() -> None:
-                watch._on_checkout(dbapi, record, fairy)
-                watch._on_checkin(dbapi, record)
-
-            return _median_us(check, n, repeats)
-    finally:
-        engine.dispose()
-        watch.close()
+            return _median_us(lambda: watch.check(dbapi, record), n, repeats)
 
 
 def connect_costs(
@@ -279,27 +266,28 @@ def connect_costs(
         if args
     ]
     connects: dict[tuple[str, str], Callable[[], object]] = {}
-    loop = asyncio.new_event_loop()
-    for driver, name, args in variants:
-        if driver in ASYNC_DRIVERS:  # the driver's own connect(), with the arguments the dialect passes
-            dialect = create_async_engine(lab.url(driver)).dialect
+    loop = asyncio.new_event_loop()  # not running until a batch runs it: closed in any case below
+    batches: dict[tuple[str, str], list[float]] = {}
+    try:
+        for driver, name, args in variants:
+            if driver in ASYNC_DRIVERS:  # the driver's own connect(), with the arguments the dialect passes
+                dialect = create_async_engine(lab.url(driver)).dialect
+                cargs, cparams = dialect.create_connect_args(lab.url(driver))
+                connects[driver, name] = _async_connect(loop, driver, cargs, {**cparams, **args})
+                continue
+            dialect = sqlalchemy.create_engine(lab.url(driver)).dialect  # no pool is used: nothing to dispose
             cargs, cparams = dialect.create_connect_args(lab.url(driver))
-            connects[driver, name] = _async_connect(loop, driver, cargs, {**cparams, **args})
-            continue
-        dialect = sqlalchemy.create_engine(lab.url(driver)).dialect  # no pool is used: nothing to dispose
-        cargs, cparams = dialect.create_connect_args(lab.url(driver))
-        connects[driver, name] = _sync_connect(dialect, cargs, {**cparams, **args})
-    batches: dict[tuple[str, str], list[float]] = {key: [] for key in connects}
-    with ThreadPoolExecutor(1) as loop_thread:
-        try:
+            connects[driver, name] = _sync_connect(dialect, cargs, {**cparams, **args})
+        batches = {key: [] for key in connects}
+        with ThreadPoolExecutor(1) as loop_thread:
             for _ in range(repeats):
                 for key, connect in connects.items():
                     if key[0] in ASYNC_DRIVERS:
                         batches[key].append(loop_thread.submit(_median_us, connect, n, 1).result() / 1000)
                     else:
                         batches[key].append(_median_us(connect, n, 1) / 1000)
-        finally:
-            loop_thread.submit(loop.close).result()
+    finally:
+        loop.close()
     return pd.DataFrame(
         [
             {"driver": d, "connect_args": name, "ms_per_connect": round(statistics.median(b), 3)}
@@ -316,12 +304,13 @@ def _sync_connect(dialect: Any, cargs: Any, cparams: dict[str, Any]) -> Callable
 def _async_connect(
     loop: asyncio.AbstractEventLoop, driver: str, cargs: Any, cparams: dict[str, Any]
 ) -> Callable[[], None]:
-    """A call that runs async ``driver``'s own ``connect()`` on ``loop``, then closes the connection."""
+    """A call that runs async ``driver``'s own ``connect()`` on ``loop``, then closes the
+    connection as the sync drivers' ``close()`` does: with COM_QUIT (``ensure_closed()``)."""
     module = importlib.import_module(driver)
 
     async def connect_close() -> None:
         conn = await module.connect(*cargs, **cparams)
-        conn.close()
+        await conn.ensure_closed()
 
     return lambda: loop.run_until_complete(connect_close())
 

@@ -85,6 +85,8 @@ class TimeoutOptions:
     connect: str
     read: str | None
     write: str | None
+    #: the driver takes whole seconds only (an int)
+    whole_seconds: bool = False
     #: what else a person setting them should know
     note: str = ""
 
@@ -92,21 +94,25 @@ class TimeoutOptions:
 #: Each driver's names for its connect, read and write timeouts (read from their sources:
 #: the names differ, and two drivers lack some).
 TIMEOUT_OPTIONS: dict[str, TimeoutOptions] = {
-    "pymysql": TimeoutOptions(
-        "connect_timeout", "read_timeout", "write_timeout", "seconds, fractions allowed"
-    ),
-    "mysqldb": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout", "whole seconds"),
+    "pymysql": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout"),
+    "mysqldb": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout", whole_seconds=True),
     "mysqlconnector": TimeoutOptions(
         "connection_timeout",
         "read_timeout",
         "write_timeout",
-        "connect_timeout is an alias of connection_timeout; whole seconds",
+        whole_seconds=True,
+        note="connect_timeout is an alias of connection_timeout",
     ),
-    "mariadbconnector": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout", "whole seconds"),
+    "mariadbconnector": TimeoutOptions(
+        "connect_timeout", "read_timeout", "write_timeout", whole_seconds=True
+    ),
     "aiomysql": TimeoutOptions(
-        "connect_timeout", None, None, "no read or write timeout: bound the await with asyncio.timeout()"
+        "connect_timeout",
+        None,
+        None,
+        note="no read or write timeout: bound the await with asyncio.wait_for() (or asyncio.timeout())",
     ),
-    "asyncmy": TimeoutOptions("connect_timeout", "read_timeout", None, "no write timeout"),
+    "asyncmy": TimeoutOptions("connect_timeout", "read_timeout", None, note="no write timeout"),
 }
 
 
@@ -114,7 +120,8 @@ def timeout_args(
     driver: str, connect: float | None = None, read: float | None = None, write: float | None = None
 ) -> dict[str, float]:
     """``connect_args`` that set the given timeouts (seconds) under ``driver``'s own names;
-    ``ValueError`` for a timeout the driver does not have."""
+    ``ValueError`` for a timeout the driver does not have, or a fraction of a second where
+    it takes whole seconds."""
     names = TIMEOUT_OPTIONS[check_driver(driver)]
     args: dict[str, float] = {}
     for kind, seconds in (("connect", connect), ("read", read), ("write", write)):
@@ -123,6 +130,10 @@ def timeout_args(
         name = getattr(names, kind)
         if name is None:
             raise ValueError(f"{driver} has no {kind} timeout: {names.note}")
+        if names.whole_seconds:
+            if seconds != int(seconds):
+                raise ValueError(f"{driver}'s {name} takes whole seconds, not {seconds:g}")
+            seconds = int(seconds)
         args[name] = seconds
     return args
 
@@ -131,7 +142,14 @@ def timeout_table() -> pd.DataFrame:
     """One row per driver: its names for the connect, read and write timeouts."""
     return pd.DataFrame(
         [
-            {"driver": driver, "connect": o.connect, "read": o.read, "write": o.write, "note": o.note}
+            {
+                "driver": driver,
+                "connect": o.connect,
+                "read": o.read,
+                "write": o.write,
+                "whole seconds": o.whole_seconds,
+                "note": o.note,
+            }
             for driver, o in TIMEOUT_OPTIONS.items()
         ]
     )

@@ -244,6 +244,12 @@ class PoolWatch:
         with self._lock:  # a reader may be copying these from another thread
             self._connects.append(connect)
 
+    def check(self, dbapi_connection: Any, record: Any) -> None:
+        """What the pool runs for one checkout and its return, on a connection already checked
+        out: the checkout's checks, then the checkin's bookkeeping (the bench times this)."""
+        self._on_checkout(dbapi_connection, record, None)
+        self._on_checkin(dbapi_connection, record)
+
     def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         state: _State | None = record.info.get(_KEY)
         if state is None:  # connected before the pool was hardened

@@ -25,7 +25,7 @@ import ipywidgets as w
 import pandas as pd
 
 from . import progress, runlock
-from .drivers import DRIVERS
+from .drivers import DRIVERS, TIMEOUT_OPTIONS, timeout_args
 from .errors import LabError
 from .lab import Lab, start_lab
 from .runbook.settings import parse_settings
@@ -76,15 +76,17 @@ def _code(error: pd.Series) -> str:
     return str(error["error_class"] or "error").rsplit(".", 1)[-1]
 
 
-def engine_options(
+def your_fix(
     pool_recycle: float,
     pool_pre_ping: bool,
     pool_size: int,
     max_overflow: int,
     read_timeout: float,
     extra: str,
-) -> dict[str, Any]:
-    """The controls as ``create_engine`` keywords; ``ValueError`` with a message for bad values.
+) -> Fix:
+    """The controls as a fix: ``create_engine`` keywords, and the read timeout, which each
+    driver gets under its own name (``Fix.read_timeout``); ``ValueError`` with a message for
+    bad values.
 
     ``extra`` is a literal dict (JSON or Python), parsed as data and never evaluated,
     checked against the engine options the lab knows.
@@ -102,8 +104,6 @@ def engine_options(
         options["pool_recycle"] = pool_recycle
     if pool_pre_ping:
         options["pool_pre_ping"] = True
-    if read_timeout:
-        options["connect_args"] = {"read_timeout": read_timeout}
     if extra.strip():
         try:
             settings = parse_settings(extra)
@@ -111,12 +111,12 @@ def engine_options(
             raise ValueError(f"engine options: {exc}") from None
         if settings.unknown:
             raise ValueError(f"unknown engine option(s): {', '.join(settings.unknown)}")
-        more = settings.engine_options()
-        connect_args = {**options.get("connect_args", {}), **more.pop("connect_args", {})}
-        options.update(more)
-        if connect_args:
-            options["connect_args"] = connect_args
-    return options
+        options.update(settings.engine_options())
+    shown = {k: v for k, v in options.items() if DEFAULT_POOL.get(k) != v}
+    if read_timeout:
+        shown["read_timeout"] = read_timeout
+    label = ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
+    return Fix(label, options, prevents=None, read_timeout=read_timeout or None)
 
 
 def png(figure: Any) -> bytes:
@@ -242,13 +242,14 @@ class Playground:
         check_params(get(name), timings)
         if self.fix.value != YOURS:
             return name, drivers, str(self.fix.value), timings
-        options = engine_options(
+        fix = your_fix(
             float(self.pool_recycle.value), bool(self.pool_pre_ping.value), int(self.pool_size.value),
             int(self.max_overflow.value), float(self.read_timeout.value), str(self.extra.value),
         )  # fmt: skip
-        shown = {k: v for k, v in options.items() if DEFAULT_POOL.get(k) != v}
-        label = ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
-        return name, drivers, Fix(label, options, prevents=None), timings
+        for driver in drivers:  # a fraction of a second where a driver takes whole seconds: say so now
+            if fix.read_timeout and TIMEOUT_OPTIONS[driver].read:
+                timeout_args(driver, read=fix.read_timeout)
+        return name, drivers, fix, timings
 
     # -- running -----------------------------------------------------------------------------
     @property

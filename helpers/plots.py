@@ -71,25 +71,44 @@ def timeline(rows: pd.DataFrame, wait_timeout: float | None = None, title: str |
 def outcome_grid(summary: pd.DataFrame, title: str = "Outcome per driver and fix") -> Figure:
     """A cell per (scenario · fix) × driver: green with 'ok', or red with the error code."""
     summary = summary.assign(row=summary["scenario"] + " · " + summary["fix"])
-    rows = list(dict.fromkeys(summary["row"]))
-    drivers = list(dict.fromkeys(summary["driver"]))
-    fig = _figure(figsize=(2.2 * len(drivers) + 3.5, 0.45 * len(rows) + 1.2))
+    cells = [
+        (
+            s["driver"],
+            s["row"],
+            OK if s["ok"] else ERROR,
+            "ok" if s["ok"] else f"{_error_label(s)} ×{s['errors']}",
+        )
+        for _, s in summary.iterrows()
+    ]
+    return _grid(cells, (2.2, 3.5, 0.45, 1.2), 9, title, 11)
+
+
+def _grid(
+    cells: list[tuple[str, str, str, str]],
+    size: tuple[float, float, float, float],
+    fontsize: int,
+    title: str,
+    title_size: int,
+) -> Figure:
+    """A table of coloured cells, columns and rows in order of appearance: ``cells`` are
+    (column, row, colour, label); ``size`` is inches per column, plus, per row, plus."""
+    columns = list(dict.fromkeys(c for c, _r, _k, _l in cells))
+    rows = list(dict.fromkeys(r for _c, r, _k, _l in cells))
+    fig = _figure(figsize=(size[0] * len(columns) + size[1], size[2] * len(rows) + size[3]))
     ax = fig.subplots()
-    for _, s in summary.iterrows():
-        x, y = drivers.index(s["driver"]), rows.index(s["row"])
-        color = OK if s["ok"] else ERROR
+    for column, row, color, label in cells:
+        x, y = columns.index(column), rows.index(row)
         ax.add_patch(_cell(x, y, color))
-        label = "ok" if s["ok"] else f"{_error_label(s)} ×{s['errors']}"
-        ax.text(x, y, label, ha="center", va="center", color="white", fontsize=9, fontweight="bold")
-    ax.set_xlim(-0.5, len(drivers) - 0.5)
+        ax.text(x, y, label, ha="center", va="center", color="white", fontsize=fontsize, fontweight="bold")
+    ax.set_xlim(-0.5, len(columns) - 0.5)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xticks(range(len(drivers)), drivers)
+    ax.set_xticks(range(len(columns)), columns, fontsize=8 if fontsize < 9 else None)
     ax.set_yticks(range(len(rows)), rows)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=title_size)
     return fig
 
 
@@ -101,28 +120,17 @@ def error_grid(errors: pd.DataFrame, title: str = "The first error, per cause an
     """A cell per scenario × driver (``scenarios.first_errors`` rows): the code and the
     error class's short name; red where SQLAlchemy invalidated the connection, amber where it
     did not see a disconnect."""
-    scenarios = list(dict.fromkeys(errors["scenario"]))
-    drivers = list(dict.fromkeys(errors["driver"]))
-    fig = _figure(figsize=(1.9 * len(drivers) + 2.5, 0.55 * len(scenarios) + 1.4))
-    ax = fig.subplots()
-    for _, e in errors.iterrows():
-        x, y = drivers.index(e["driver"]), scenarios.index(e["scenario"])
-        ax.add_patch(_cell(x, y, ERROR if e["invalidated"] else UNRECOGNISED))
-        short = str(e["error_class"]).rsplit(".", 1)[-1]
-        code = "" if pd.isna(e["error_code"]) else f"{e['error_code']} "
-        ax.text(
-            x, y, f"{code}{short}", ha="center", va="center", color="white", fontsize=8, fontweight="bold"
+    cells = [
+        (
+            e["driver"],
+            e["scenario"],
+            ERROR if e["invalidated"] else UNRECOGNISED,
+            ("" if pd.isna(e["error_code"]) else f"{e['error_code']} ")
+            + str(e["error_class"]).rsplit(".", 1)[-1],
         )
-    ax.set_xlim(-0.5, len(drivers) - 0.5)
-    ax.set_ylim(len(scenarios) - 0.5, -0.5)
-    ax.set_xticks(range(len(drivers)), drivers, fontsize=8)
-    ax.set_yticks(range(len(scenarios)), scenarios)
-    ax.xaxis.tick_top()
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_title(title + " (amber: not seen as a disconnect)", fontsize=10)
-    return fig
+        for _, e in errors.iterrows()
+    ]
+    return _grid(cells, (1.9, 2.5, 0.55, 1.4), 8, title + " (amber: not seen as a disconnect)", 10)
 
 
 def ping_costs(pings: pd.DataFrame) -> Figure:

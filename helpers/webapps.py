@@ -6,13 +6,14 @@ the server connection the request's session used.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import sqlalchemy
 from fastapi import Depends, FastAPI
 from flask import Flask
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 WHOAMI = text("SELECT CONNECTION_ID()")
@@ -74,6 +75,29 @@ def fastapi_app(engine: sqlalchemy.Engine, per_request: bool) -> FastAPI:
     @app.get("/whoami")
     def whoami(session: Session = Depends(get_session)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
         return {"connection_id": session.execute(WHOAMI).scalar()}
+
+    app.state.shared_session = shared
+    return app
+
+
+def fastapi_async_app(engine: AsyncEngine, per_request: bool) -> FastAPI:
+    """:func:`fastapi_app` for an async driver: async endpoints, an ``AsyncSession`` per
+    request (``async with``, then closed), or one shared by every request (the mistake)."""
+    factory = async_sessionmaker(engine)
+    shared = factory()
+
+    async def get_session() -> AsyncIterator[AsyncSession]:
+        if per_request:
+            async with factory() as session:
+                yield session
+        else:
+            yield shared
+
+    app = FastAPI()
+
+    @app.get("/whoami")
+    async def whoami(session: AsyncSession = Depends(get_session)) -> dict[str, Any]:  # noqa: B008
+        return {"connection_id": (await session.execute(WHOAMI)).scalar()}
 
     app.state.shared_session = shared
     return app

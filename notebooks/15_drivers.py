@@ -85,30 +85,33 @@ timeout_table()
 # %% [markdown]
 # A scenario's `Fix(read_timeout=1)` passes the driver's own name in `connect_args`; for aiomysql,
 # which has no read timeout, the lab does what an async app does and bounds each statement with
-# `asyncio.timeout(1)`. A 2 s query with a 1 s read timeout, then the next checkout:
+# `asyncio.wait_for(..., 1)`. A 2 s query with a 1 s read timeout, then the next checkout:
 
 # %%
 timeouts = helpers.run("read_timeout", lab, drivers=drivers, fixes=["read_timeout=1"])
 timeout_errors = helpers.scenarios.first_errors(timeouts)
+timeout_errors["seconds"] = [
+    timeouts[(timeouts["driver"] == d) & (timeouts["outcome"] == "error")]["latency"].iloc[0]
+    for d in timeout_errors["driver"]
+]
 record(
     "read_timeout=1 against a 2 s query",
     timeout_codes={
         e.driver: None if pd.isna(e.error_code) else int(e.error_code) for e in timeout_errors.itertuples()
     },
+    timeout_seconds=dict(zip(timeout_errors["driver"], timeout_errors["seconds"], strict=True)),
     next_checkout_ok={d: group.iloc[-1]["outcome"] == "ok" for d, group in timeouts.groupby("driver")},
 )
-timeout_errors[["driver", "error_class", "error_code", "message", "invalidated"]].assign(
-    seconds=timeouts[timeouts["outcome"] == "error"].drop_duplicates("driver")["latency"].to_numpy()
-)
+timeout_errors[["driver", "error_class", "error_code", "message", "invalidated", "seconds"]]
 
 # %% [markdown]
 # - PyMySQL, mysqlclient, MariaDB Connector/Python and asyncmy end the query after 1 s with 2013,
 #   and the next checkout works.
-# - **aiomysql** (`asyncio.timeout`) raises a bare `TimeoutError`: no code, no text. SQLAlchemy
-#   invalidates the connection whose await was cancelled, and the next checkout works. A log line
-#   says only "TimeoutError"; the runbook knows it.
+# - **aiomysql** (`asyncio.wait_for`) raises a bare `TimeoutError` after 1 s: no code, no text.
+#   SQLAlchemy invalidates the connection whose await was cancelled, and the next checkout works.
+#   A traceback ends in a bare "TimeoutError"; the runbook reads that as an app's own timeout.
 # - **mysql-connector-python** ends it with its own `ReadTimeoutError` 3024, which SQLAlchemy does not
-#   see as a disconnect, and not at 1 s: the 2 s query had already ended. The driver has closed the
+#   see as a disconnect, and later than 1 s (see `seconds`). The driver has closed the
 #   connection, so the pool hands the closed connection out again and the *next* checkout fails
 #   too. `pool_pre_ping` would catch it there.
 #
@@ -167,10 +170,12 @@ connects
 # - **PyMySQL:** set `ssl_disabled=True` (or pass one `SSLContext`) where connections are recycled.
 # - **aiomysql, asyncmy:** the same causes and fixes through `create_async_engine`; aiomysql reports
 #   2013 where the sync drivers report 2006, asyncmy either, from run to run. aiomysql has no read
-#   timeout: bound requests with `asyncio.timeout()`, which cannot bound the pool's pre-ping
-#   (`lb_silent_drop`); asyncmy takes `read_timeout`.
+#   timeout: bound awaits with `asyncio.wait_for()` or `asyncio.timeout()`. A bound on the statement
+#   leaves the pool's pre-ping unbounded behind a device that silently drops flows
+#   (`lb_silent_drop`), and a bound on the whole request turns that wait into a `TimeoutError`,
+#   not a reconnect; asyncmy's `read_timeout` makes the ping fail fast and the pool reconnect.
 # - **Timeouts:** set each driver's own names from the table above; whole seconds for mysqlclient,
-#   mysql-connector-python and MariaDB Connector/Python.
+#   mysql-connector-python and MariaDB Connector/Python (`timeout_args` refuses a fraction).
 
 # %% [markdown]
 # ## What's next, and references

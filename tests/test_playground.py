@@ -77,6 +77,7 @@ def test_a_scenario_fix_and_a_timing_can_be_chosen(playground: Playground) -> No
         ("extra", "[1, 2]", "must be a dict"),
         ("pool_size", 0, "pool_size=0"),
         ("read_timeout", -1, "read_timeout=-1"),
+        ("read_timeout", 1.5, "takes whole seconds, not 1.5"),  # mysqlclient's read_timeout
     ],
 )
 def test_bad_values_give_a_message_and_run_nothing(

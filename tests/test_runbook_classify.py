@@ -186,3 +186,24 @@ def test_a_large_log_is_read_to_its_end() -> None:
     assert len(log) > 5_000_000
     ranked = classify(log)
     assert ranked["scenario"].iloc[0] == "idle"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "TimeoutError",  # what a 3.11 traceback ends with after asyncio.wait_for() or asyncio.timeout()
+        'Traceback (most recent call last):\n  File "/usr/lib/python3.11/asyncio/tasks.py", line 500,'
+        " in wait_for\n    return fut.result()\nTimeoutError",
+        "builtins.TimeoutError: ",  # the lab's own row text
+    ],
+)
+def test_a_bare_timeout_error_is_an_async_apps_own_timeout(text: str) -> None:
+    ranked = classify(text, {})
+    assert ranked.iloc[0]["scenario"] == "read_timeout"
+    assert ranked.iloc[0]["evidence"].startswith("async app's own timeout")
+
+
+def test_a_timeout_error_with_a_text_is_not_the_async_apps_own() -> None:
+    for text in ("builtins.TimeoutError: [Errno 110] Connection timed out",
+                 "sqlalchemy.exc.TimeoutError: QueuePool limit of size 2 overflow 0 reached"):  # fmt: skip
+        assert not classify(text, {})["evidence"].str.contains("async app's own timeout").any(), text

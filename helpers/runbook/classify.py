@@ -92,7 +92,7 @@ SIGNATURES: tuple[Signature, ...] = (
               {"read_timeout": 5, "paused_server": 3, "lb_silent_drop": 3},
               "PyMySQL appends the socket's '(timed out)'; mysql-connector-python 'timed out'"),
     Signature("async app's own timeout",
-              r"(?:builtins|asyncio(?:\.exceptions)?)\.TimeoutError\b|asyncio[/\\]timeouts\.py|asyncio\.timeout\(",
+              r"(?m)(?:^|\s|\.)TimeoutError(?:\(\)|:)?\s*$|asyncio[/\\]timeouts\.py|\bwait_for\b",
               {"read_timeout": 4, "paused_server": 3, "lb_silent_drop": 3},
               "asyncio.timeout() or wait_for() around an await: aiomysql has no read timeout; "
               "the TimeoutError has no code and no text"),

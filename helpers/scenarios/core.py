@@ -96,7 +96,7 @@ class Fix:
     fix naming any other is refused at registration. ``hardening`` hardens the engine's
     pool (:mod:`helpers.hardened`). ``read_timeout`` (seconds) goes to each driver under its
     own name (:data:`helpers.drivers.TIMEOUT_OPTIONS`); a driver without one (aiomysql)
-    bounds each statement with ``asyncio.timeout()`` instead, as an async app would.
+    bounds each statement with ``asyncio.wait_for()`` instead, as an async app would.
     ``driver_options`` replace ``options`` for a driver that spells the same setting
     another way (mysql-connector-python's ``client_flags``).
     """
@@ -135,6 +135,24 @@ def build_engine(
     return engine, harden(pool_engine, fix.hardening) if fix.hardening else None
 
 
+@contextmanager
+def built_engine(
+    lab: Lab, driver: str, fix: Fix, via: int | None = None, **options: Any
+) -> Iterator[tuple[sqlalchemy.Engine, PoolWatch | None]]:
+    """:func:`build_engine` for a sync driver, disposed (and its watch closed) on exit."""
+    if driver in ASYNC_DRIVERS:
+        raise ValueError(f"{driver} is an async driver: use an AsyncTrial")
+    engine, watch = build_engine(lab, driver, fix, via, **options)
+    try:
+        yield engine, watch
+    finally:
+        try:
+            engine.dispose()
+        finally:
+            if watch is not None:
+                watch.close()
+
+
 def run_on_connect(statements: Sequence[str]) -> Callable[[Any, Any], None]:
     """A ``connect`` event listener that runs ``statements`` on every new DBAPI connection
     (e.g. ``SET SESSION wait_timeout = 10``)."""
@@ -152,7 +170,7 @@ class Trial:
     """One engine (a driver and a fix) inside a scenario; records each step."""
 
     #: what a step records as an error row instead of raising
-    recorded: tuple[type[BaseException], ...] = RECORDED
+    step_errors: tuple[type[BaseException], ...] = RECORDED
 
     def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
         self.lab = lab
@@ -231,7 +249,7 @@ class Trial:
             self.watch.take_caught()  # what it caught before this step belongs to no step
         try:
             yield note
-        except self.recorded as exc:
+        except self.step_errors as exc:
             row = self.record(name, start, note["connection_id"], exc)
             if note.get("invalidated"):  # seen on the connection, where the exception does not say
                 row["invalidated"] = True
@@ -301,13 +319,13 @@ class AsyncTrial(Trial):
     ``AsyncConnection``.
 
     A fix's ``read_timeout`` for a driver that has none (aiomysql) becomes
-    ``asyncio.timeout()`` around each statement: its ``TimeoutError`` is recorded, and the
+    ``asyncio.wait_for()`` around each statement: its ``TimeoutError`` is recorded, and the
     row says whether SQLAlchemy invalidated the connection it cancelled."""
 
-    recorded = (*RECORDED, TimeoutError)
+    step_errors = (*RECORDED, asyncio.TimeoutError)
 
     def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
-        #: seconds each statement may take (asyncio.timeout), or None
+        #: seconds each statement may take (asyncio.wait_for), or None
         self.statement_timeout = fix.read_timeout if TIMEOUT_OPTIONS[driver].read is None else None
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"trial-{driver}", daemon=True)
@@ -369,10 +387,9 @@ class AsyncTrial(Trial):
             if conn is None:
                 conn = await self.engine.connect().start()
             note["connection_id"] = server_id(conn.sync_connection)
-            try:
-                async with asyncio.timeout(self.statement_timeout):
-                    result = await conn.execute(text(sql), params)
-            except TimeoutError:
+            try:  # wait_for(..., None) just awaits
+                result = await asyncio.wait_for(conn.execute(text(sql), params), self.statement_timeout)
+            except asyncio.TimeoutError:
                 note["invalidated"] = conn.invalidated
                 raise
             if result.returns_rows:
@@ -411,8 +428,8 @@ def each(trials: Iterable[Trial], step: str, sql: str = PROBE) -> None:
 class Scenario:
     """A registered reproduction: its story, its fixes, the function that runs it, the
     error codes its failure really gives (None: an error with no driver code), and its
-    timings (``params``: name -> default seconds) that a caller may change. ``drivers``:
-    the drivers it runs with; ``not_for``: why it does not run with others, by driver."""
+    timings (``params``: name -> default seconds) that a caller may change. ``not_for``: why
+    it does not run with a driver, by driver; ``drivers``: the others, which it runs with."""
 
     name: str
     title: str
@@ -420,14 +437,16 @@ class Scenario:
     body: Callable[..., None]
     codes: frozenset[int | None] = DISCONNECT_CODES
     params: dict[str, float] = field(default_factory=dict)
-    drivers: frozenset[str] = frozenset(DRIVERS)
     not_for: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def drivers(self) -> frozenset[str]:
+        """The drivers it runs with: every one but those ``not_for`` names."""
+        return frozenset(ALL_DRIVERS) - set(self.not_for)
 
     def why_not(self, driver: str) -> str | None:
         """None if the scenario runs with ``driver``; else why not."""
-        if driver in self.drivers:
-            return None
-        return self.not_for.get(driver, "not covered yet: it runs with " + ", ".join(sorted(self.drivers)))
+        return self.not_for.get(check_driver(driver))
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -440,13 +459,12 @@ def scenario(
     codes: frozenset[int | None] = DISCONNECT_CODES,
     params: dict[str, float] | None = None,
     patterns: set[str] | frozenset[str] = frozenset(),
-    drivers: Iterable[str] = tuple(DRIVERS),
     not_for: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., None]], Scenario]:
     """Decorator: register ``body(lab, trials, **params)`` as scenario ``name``; ``params``
     are its timings in seconds (e.g. ``wait_timeout``, ``idle``) with their defaults;
     ``patterns`` the application-code changes (``Fix.pattern``) its body carries out;
-    ``drivers`` the drivers it runs with, and ``not_for`` why not with others."""
+    ``not_for`` the drivers it does not run with, and why (it runs with every other one)."""
 
     def register(body: Callable[..., None]) -> Scenario:
         for fix in fixes:
@@ -462,8 +480,7 @@ def scenario(
             body,
             frozenset(codes),
             dict(params or {}),
-            frozenset(check_driver(d) for d in drivers),
-            dict(not_for or {}),
+            {check_driver(d): why for d, why in (not_for or {}).items()},
         )
         SCENARIOS[name] = entry
         return entry

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
-from ..drivers import ALL_DRIVERS, ASYNC_DRIVERS, describe_error
+from ..drivers import ASYNC_DRIVERS, describe_error
 from ..lab import Lab
 from .core import Fix, Trial, each, scenario
 
@@ -50,7 +50,6 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
     # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
     codes=frozenset({2006, 2013, 2014, None}),
     patterns={"dispose"},
-    drivers=[d for d in ALL_DRIVERS if d not in ASYNC_DRIVERS],
     not_for={
         d: "an asyncio event loop and its connections do not survive fork(): an async app starts "
         "its engine in each worker"

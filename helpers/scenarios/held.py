@@ -13,13 +13,12 @@ import time
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from ..drivers import ALL_DRIVERS
 from ..hardened import Hardening
 from ..lab import Lab
 from ..logs import capture
 from ..progress import ticks
 from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, unchecked, whole_seconds
-from .core import NO_FIX, Fix, Trial, build_engine, each, scenario
+from .core import NO_FIX, Fix, Trial, built_engine, each, scenario
 
 #: Seconds of non-database work: longer than WAIT_TIMEOUT.
 WORK = WAIT_TIMEOUT + 1.0
@@ -49,7 +48,6 @@ SESSION_WAIT = 10
             {"connect_args": {"init_command": f"SET SESSION wait_timeout = {SESSION_WAIT}"}},
         ),
     ],
-    drivers=ALL_DRIVERS,
     params={"wait_timeout": WAIT_TIMEOUT, "work": WORK},
     patterns={"release", "keepalive"},
 )
@@ -82,16 +80,12 @@ def long_checkout_report(
     the stack of the code that checked the connection out, and the warning it logged.
     """
     fix = Fix("hardened pool, leak_after", hardening=Hardening(leak_after=leak_after))
-    engine, watch = build_engine(lab, driver, fix, pool_size=1, max_overflow=0)
-    assert watch is not None
-    try:
+    with built_engine(lab, driver, fix, pool_size=1, max_overflow=0) as (engine, watch):
+        assert watch is not None
         with capture("helpers.hardened", level=logging.WARNING) as records:
             start = time.monotonic()
             _export_nightly_report(engine, hold)
             return watch.long_checkouts(), records.frame(start)
-    finally:
-        engine.dispose()
-        watch.close()
 
 
 def _export_nightly_report(engine: Engine, hold: float) -> None:

@@ -16,17 +16,17 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from ..drivers import ALL_DRIVERS
 from ..lab import Lab, server_id
 from ..logs import capture
 from ..progress import ticks, wait
 from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
-from .core import NO_FIX, Fix, Trial, build_engine, each, scenario
+from .core import NO_FIX, Fix, Trial, built_engine, each, scenario
 
 
 @scenario(
@@ -34,7 +34,6 @@ from .core import NO_FIX, Fix, Trial, build_engine, each, scenario
     "A pooled connection idles past wait_timeout; the next request fails once",
     fixes=[NO_FIX, RECYCLE_BELOW, PRE_PING, HARDENED],
     params={"wait_timeout": WAIT_TIMEOUT, "idle": WAIT_TIMEOUT + 1},
-    drivers=ALL_DRIVERS,
 )
 def idle(lab: Lab, trials: list[Trial], wait_timeout: float, idle: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
@@ -62,7 +61,6 @@ HOLD = 1.3
         HARDENED,
     ],
     params={"wait_timeout": WAIT_TIMEOUT, "hold": HOLD},
-    drivers=ALL_DRIVERS,
 )
 def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
@@ -79,7 +77,6 @@ def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: flo
     "restart",
     "The server restarts; every pooled connection is dead",
     fixes=[NO_FIX, PRE_PING, HARDENED],
-    drivers=ALL_DRIVERS,
 )
 def restart(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")
@@ -206,18 +203,15 @@ def replacements(
 
     seen: dict[str, set[int | None]] = {}
     origin: dict[str, float] = {}
-    try:
+    with ExitStack() as built:
         for name, fix in pools.items():
             fix = dataclasses.replace(fix, on_connect=(*session, *fix.on_connect))
-            engine, _watch = engines[name] = build_engine(lab, driver, fix, pool_size=size, max_overflow=0)
+            engine, _watch = engines[name] = built.enter_context(
+                built_engine(lab, driver, fix, pool_size=size, max_overflow=0)
+            )
             origin[name] = time.monotonic()
             check_out_all(name, engine)  # the first fill: every connection made now
         for _ in ticks(wait_timeout * 1.1, every, "checking out every connection"):
             for name, (engine, _watch) in engines.items():
                 check_out_all(name, engine)
-    finally:
-        for engine, watch in engines.values():
-            engine.dispose()
-            if watch is not None:
-                watch.close()
     return pd.DataFrame(rows[len(pools) :], columns=["pool", "t", "replaced", "round_ms"])

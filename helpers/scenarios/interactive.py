@@ -22,7 +22,6 @@ from mysql.connector.constants import ClientFlag
 from pymysql.constants import CLIENT
 from sqlalchemy import text
 
-from ..drivers import ALL_DRIVERS
 from ..lab import Lab
 from ..progress import wait
 from .common import WAIT_TIMEOUT
@@ -54,7 +53,6 @@ INTERACTIVE_TIMEOUT = 60
             },
         ),
     ],
-    drivers=ALL_DRIVERS,
 )
 def interactive_timeout(lab: Lab, trials: list[Any]) -> None:
     """mysql-connector-python spells the flag ``client_flags=[ClientFlag.INTERACTIVE]`` (a list

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import event, text
 
-from ..drivers import ALL_DRIVERS, ASYNC_DRIVERS
+from ..drivers import ASYNC_DRIVERS
 from ..keepalive import KeepAlive
 from ..lab import Lab
 from ..progress import ticks, wait
@@ -37,7 +37,6 @@ RAISED_TIMEOUT = Fix(
     f"The pool idles {QUIET:g}s: a keep-alive job, or a wait_timeout raised to {RAISED}s",
     fixes=[NO_FIX, KEEPALIVE_JOB, RAISED_TIMEOUT],
     patterns={"keepalive"},
-    drivers=[d for d in ALL_DRIVERS if d not in ASYNC_DRIVERS],
     not_for={d: "the lab's keep-alive job is a thread on a sync engine" for d in ASYNC_DRIVERS},
 )
 def keepalive(lab: Lab, trials: list[Trial]) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from ..drivers import ALL_DRIVERS, ErrorInfo, describe_error, timeout_args
+from ..drivers import ErrorInfo, describe_error, timeout_args
 from ..faultproxy import FaultProxy
 from ..hardened import Hardening
 from ..lab import Lab
@@ -71,7 +71,6 @@ def hung(seconds: float) -> ErrorInfo:
     ],
     codes=frozenset({2013, None}),  # None: the hang, recorded as "no answer"
     params={"device_idle": DEVICE_IDLE, "quiet": QUIET, "hang": HANG},
-    drivers=ALL_DRIVERS,
 )
 def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: float, hang: float) -> None:
     """After the quiet, every trial's checkout and query run in their own thread. A trial
@@ -90,7 +89,6 @@ def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: flo
     "A load balancer or firewall resets a flow idle longer than its limit (below wait_timeout)",
     fixes=[NO_FIX, PRE_PING, HARDENED, RECYCLE_BELOW_DEVICE],
     params={"device_idle": DEVICE_IDLE, "quiet": QUIET},
-    drivers=ALL_DRIVERS,
 )
 def lb_reset(lab: Lab, trials: list[Trial], device_idle: float, quiet: float) -> None:
     with _behind_device(lab, trials, quiet, reset=device_idle):

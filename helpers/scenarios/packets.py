@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy.exc
 from sqlalchemy import text
 
-from ..drivers import ALL_DRIVERS, describe_error
+from ..drivers import describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
 from .core import AsyncTrial, Fix, Trial, each, ensure_events_table, scenario
@@ -46,7 +46,6 @@ def payload(driver: str, size: int) -> bytes | str:
         Fix("256 KiB chunks, one row each", pattern="chunked"),
     ],
     patterns={"raise", "chunked"},
-    drivers=ALL_DRIVERS,
 )
 def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
     """Each trial inserts :func:`payload` values: bytes, or text for aiomysql."""
@@ -76,7 +75,6 @@ def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
         Fix("read_timeout=5", read_timeout=5),
     ],
     params={"query": SLOW_QUERY},
-    drivers=ALL_DRIVERS,
 )
 def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
     each(trials, "first query")
@@ -95,7 +93,6 @@ def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
         ),
     ],
     patterns={"buffered"},
-    drivers=ALL_DRIVERS,
 )
 def net_write_timeout(lab: Lab, trials: list[Trial]) -> None:
     """An async trial streams with ``AsyncConnection.stream()`` (its steps awaited through

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..drivers import ALL_DRIVERS, ErrorInfo
+from ..drivers import ErrorInfo
 from ..lab import Lab
 from ..progress import wait
 from .core import Fix, Trial, each, scenario
@@ -29,7 +29,6 @@ HANG = ErrorInfo("no answer", None, f"still waiting after {FROZEN:g}s: no timeou
         Fix(f"read_timeout={READ_TIMEOUT}", read_timeout=READ_TIMEOUT, prevents=False),
     ],
     codes=frozenset({2013, None}),  # None: the hang, recorded as "no answer"
-    drivers=ALL_DRIVERS,
 )
 def paused_server(lab: Lab, trials: list[Trial]) -> None:
     """Every trial's query runs in its own thread while the server is frozen. A query still

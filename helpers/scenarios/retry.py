@@ -16,7 +16,7 @@ import sqlalchemy.exc
 from sqlalchemy import text
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_fixed
 
-from ..drivers import ALL_DRIVERS, DISCONNECT_CODES, ErrorInfo
+from ..drivers import DISCONNECT_CODES, ErrorInfo
 from ..faultproxy import FaultProxy
 from ..lab import Lab
 from .core import AsyncTrial, Fix, Trial, ensure_events_table, scenario
@@ -46,7 +46,6 @@ retrying = retry(
     ],
     codes=frozenset({*DISCONNECT_CODES, None}),  # None: a duplicated row
     patterns={"retry", "idempotent", "read"},
-    drivers=ALL_DRIVERS,
 )
 def commit_in_doubt(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)
@@ -68,21 +67,14 @@ def commit_in_doubt(lab: Lab, trials: list[Trial]) -> None:
                 elif trial.fix.pattern == "retry":
                     note["message"] = _attempts(trial, retrying(write), trial, table, marker, None)
                 else:
-                    _call(trial, write, trial, table, marker, None)
+                    trial.resolve(write(trial, table, marker, None))
             _count(lab, trial, table, marker)
-
-
-def _call(trial: Trial, fn: Any, *args: Any) -> Any:
-    """``fn(*args)``; for an async trial, a coroutine function run on the trial's loop."""
-    if isinstance(trial, AsyncTrial):
-        return trial.run_coroutine(fn(*args))
-    return fn(*args)
 
 
 def _attempts(trial: Trial, fn: Any, *args: Any) -> str:
     """Call a tenacity-wrapped ``fn`` (tenacity wraps a coroutine function as one); say how
     many attempts it took."""
-    _call(trial, fn, *args)
+    trial.resolve(fn(*args))
     return f"succeeded at attempt {fn.statistics['attempt_number']}"
 
 

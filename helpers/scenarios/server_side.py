@@ -16,7 +16,7 @@ import sqlalchemy.exc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ..drivers import ALL_DRIVERS, describe_error
+from ..drivers import describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
 from .common import HARDENED, PRE_PING, unchecked
@@ -34,7 +34,6 @@ TX_IDLE = 2.0
     "kill_idle",
     "The connection is KILLed while it sits in the pool",
     fixes=[NO_FIX, PRE_PING, HARDENED],
-    drivers=ALL_DRIVERS,
 )
 def kill_idle(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")
@@ -48,7 +47,6 @@ def kill_idle(lab: Lab, trials: list[Trial]) -> None:
     "kill_mid_query",
     "The connection is KILLed while a query runs on it",
     fixes=[NO_FIX, unchecked(PRE_PING), unchecked(HARDENED)],
-    drivers=ALL_DRIVERS,
 )
 def kill_mid_query(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")
@@ -70,7 +68,6 @@ def kill_mid_query(lab: Lab, trials: list[Trial]) -> None:
         Fix("commit before idling", pattern="commit"),
     ],
     patterns={"commit"},
-    drivers=ALL_DRIVERS,
 )
 def idle_transaction(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)

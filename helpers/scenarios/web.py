@@ -12,23 +12,23 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from .. import webapps
-from ..drivers import ALL_DRIVERS, ASYNC_DRIVERS, DISCONNECT_CODES
+from ..drivers import ASYNC_DRIVERS, DISCONNECT_CODES
 from ..hardened import harden
 from ..lab import Lab
 from ..progress import wait
 from .common import HARDENED, PRE_PING, WAIT_TIMEOUT
-from .core import RECORDED, Fix, Trial, scenario
+from .core import AsyncTrial, Fix, Trial, scenario
 
 log = logging.getLogger(__name__)
 
-#: The drivers the lab's sync web apps run with, and why not the async ones.
-SYNC_DRIVERS = [d for d in ALL_DRIVERS if d not in ASYNC_DRIVERS]
+#: Why the lab's Flask apps do not run with the async drivers.
 SYNC_APP = {
-    d: "the lab's apps serve each request from a worker thread with a sync Session; an async "
-    "driver needs AsyncSession in an async app"
+    d: "Flask (and Flask-SQLAlchemy) serves each request from a worker thread with a sync "
+    "Session: an async driver serves an async framework (fastapi_session runs with it)"
     for d in ASYNC_DRIVERS
 }
 #: Why Flask-SQLAlchemy does not run with MariaDB Connector/Python (a finding: Flask-SQLAlchemy 3.1).
@@ -46,19 +46,20 @@ STUCK = frozenset({*DISCONNECT_CODES, None})
 def _request(trial: Trial, client: Any, name: str) -> None:
     """One ``GET /whoami`` as a recorded step."""
     with trial.step(name) as note:
-        response = client.get("/whoami")
+        response = trial.resolve(client.get("/whoami"))  # an httpx.AsyncClient's is awaited
         if response.status_code != 200:  # pragma: no cover - errors propagate in testing mode
             raise RuntimeError(f"HTTP {response.status_code}")
         body = response.json() if callable(response.json) else response.json  # httpx / Flask
         note["connection_id"] = body["connection_id"]
 
 
-def _quietly(close: Callable[[], Any]) -> None:
-    """Clean up after a scenario; a session whose connection is dead may fail to close
-    (mysql-connector-python: its rollback gets 2055). That is logged, not raised."""
+def _quietly(trial: Trial, close: Callable[[], Any]) -> None:
+    """Clean up after a scenario (an async trial awaits what ``close`` returns); a session
+    whose connection is dead may fail to close (mysql-connector-python: its rollback gets
+    2055). That is logged, not raised."""
     try:
-        close()
-    except RECORDED as exc:
+        trial.resolve(close())
+    except trial.step_errors as exc:
         log.info("clean-up failed: %r", exc)
 
 
@@ -84,7 +85,6 @@ def _idle_requests(lab: Lab, clients: dict[Trial, Any]) -> None:
     ],
     codes=STUCK,
     patterns={"remove"},
-    drivers=SYNC_DRIVERS,
     not_for=SYNC_APP,
 )
 def flask_scoped_session(lab: Lab, trials: list[Trial]) -> None:
@@ -92,8 +92,8 @@ def flask_scoped_session(lab: Lab, trials: list[Trial]) -> None:
     try:
         _idle_requests(lab, {t: app.test_client() for t, app in apps.items()})
     finally:
-        for app in apps.values():
-            _quietly(app.extensions["session_registry"].remove)
+        for trial, app in apps.items():
+            _quietly(trial, app.extensions["session_registry"].remove)
 
 
 @scenario(
@@ -105,7 +105,6 @@ def flask_scoped_session(lab: Lab, trials: list[Trial]) -> None:
         Fix("SQLALCHEMY_ENGINE_OPTIONS = {pool_recycle: 1}", {"pool_recycle": 1}),
         Fix("harden(db.engine) in the app context", hardening=HARDENED.hardening),
     ],
-    drivers=[d for d in SYNC_DRIVERS if d != "mariadbconnector"],
     not_for={**SYNC_APP, "mariadbconnector": FLASK_SQLALCHEMY_CHARSET},
 )
 def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
@@ -136,23 +135,28 @@ def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
     ],
     codes=STUCK,
     patterns={"shared"},
-    drivers=SYNC_DRIVERS,
-    not_for={
-        d: "not covered yet: the lab's FastAPI app uses a sync Session in sync endpoints; an "
-        "async app's AsyncSession per request is not built"
-        for d in ASYNC_DRIVERS
-    },
 )
 def fastapi_session(lab: Lab, trials: list[Trial]) -> None:
-    apps = {t: webapps.fastapi_app(t.engine, per_request=t.fix.pattern != "shared") for t in trials}
-    clients = {t: TestClient(app) for t, app in apps.items()}
+    """An async driver gets :func:`~helpers.webapps.fastapi_async_app` (async endpoints, an
+    ``AsyncSession``), called through ``httpx.ASGITransport`` on the trial's own loop, where
+    its pooled connections live."""
+    apps: dict[Trial, Any] = {}
+    clients: dict[Trial, Any] = {}
+    for t in trials:
+        per_request = t.fix.pattern != "shared"
+        if isinstance(t, AsyncTrial):
+            apps[t] = webapps.fastapi_async_app(t.engine, per_request)
+            clients[t] = httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[t]), base_url="http://app")
+        else:
+            apps[t] = webapps.fastapi_app(t.engine, per_request)
+            clients[t] = TestClient(apps[t])
     try:
         _idle_requests(lab, clients)
     finally:
-        for client in clients.values():
-            client.close()
-        for app in apps.values():
-            _quietly(app.state.shared_session.close)
+        for trial, client in clients.items():
+            _quietly(trial, client.aclose if isinstance(trial, AsyncTrial) else client.close)
+        for trial, app in apps.items():
+            _quietly(trial, app.state.shared_session.close)
 
 
 #: Pool for the exhaustion scenario: 2 connections, no overflow, 1 s wait for a free one.
@@ -169,7 +173,6 @@ WORKERS = 3
     ],
     codes=frozenset({None}),  # sqlalchemy.exc.TimeoutError: QueuePool limit ... reached
     patterns={"remove"},
-    drivers=SYNC_DRIVERS,
     not_for=SYNC_APP,
 )
 def pool_exhaustion(lab: Lab, trials: list[Trial]) -> None:
@@ -181,7 +184,7 @@ def pool_exhaustion(lab: Lab, trials: list[Trial]) -> None:
     for trial in trials:
         app = webapps.flask_scoped_session_app(trial.engine, trial.fix.pattern == "remove")
         _serve_from_workers(trial, app.test_client())
-        _quietly(app.extensions["session_registry"].remove)
+        _quietly(trial, app.extensions["session_registry"].remove)
 
 
 def _serve_from_workers(trial: Trial, client: Any) -> None:
