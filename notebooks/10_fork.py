@@ -43,11 +43,19 @@ rows[rows["outcome"] == "error"][["driver", "fix", "step", "error_class", "error
 # The fixes give each process its own connections:
 # - `engine.dispose(close=False)` at the start of the child (a pool initializer, Celery's
 #   `worker_process_init`, Gunicorn's `post_fork`): the child forgets the inherited connections
-#   without closing the parent's sockets;
+#   without closing the parent's sockets. **With PyMySQL only.** The child here then runs a garbage
+#   collection, as any long-lived worker does sooner or later. It frees the connections the pool
+#   let go of, and mysqlclient (like MariaDB Connector/Python and mysql-connector-python) closes a
+#   connection it frees with COM_QUIT, over the socket the parent still uses. The server ends the
+#   parent's connection, and the parent's next query fails (2006 or 2013 in the table above).
+# - `gc.freeze()` in the parent just before forking, then `dispose(close=False)` in the child: the
+#   child's collector never frees what existed at the fork, so nothing is closed. This holds with
+#   every driver.
 # - `NullPool`: nothing is pooled, so nothing is inherited (at the cost of a connect per checkout).
 #
 # ## In production
-# - Create engines after forking, or call `engine.dispose(close=False)` in every child.
+# - Create engines after forking; or call `gc.freeze()` before forking and
+#   `engine.dispose(close=False)` in every child.
 # - Never pass a live connection or Session across a fork.
 
 # %% [markdown]

@@ -52,7 +52,7 @@ summary.groupby("scenario").agg(fixes=("fix", "nunique"), failing=("ok", lambda 
 # | requests hang, no error at all | server frozen or unreachable (07) | a `read_timeout` |
 # | every request of a worker fails after one error | Session not removed (08) | `remove()` at teardown, Session per request |
 # | `QueuePool limit ... reached` | sessions never closed (08) | close them; watch `pool.checkedout()` |
-# | random protocol errors in workers | fork (10) | `engine.dispose(close=False)` in the child |
+# | random protocol errors in workers | fork (10) | `gc.freeze()` before the fork + `engine.dispose(close=False)` in the child |
 # | duplicates after retries | retry of a COMMIT in doubt (11) | idempotency keys |
 # | a hang, then 2013 `(timed out)`; the server counted no abort then | a load balancer or NAT silently dropped the idle flow (12) | `pool_recycle` below the device's idle limit, and a `read_timeout` |
 # | 2006 `Connection reset by peer` after a quiet spell shorter than `wait_timeout` | a device reset the idle flow (12) | `pool_pre_ping`, or `pool_recycle` below its limit |

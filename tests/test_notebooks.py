@@ -153,6 +153,17 @@ def claims_15(v: dict[str, Any]) -> None:
     assert {key.split(" · ")[0] for key in v["connect_ms"]} == drivers  # the async ones too
 
 
+def claims_10(v: dict[str, Any]) -> None:
+    for d in DRIVERS:  # unfixed, the processes tangle; NullPool and a frozen heap hold with both
+        assert not outcome(v, "outcomes", "fork", d, "none")["ok"]
+        for fix in ("NullPool", "gc.freeze() before fork + dispose(close=False) in the child"):
+            assert outcome(v, "outcomes", "fork", d, fix)["ok"], (d, fix)
+    dispose = "engine.dispose(close=False) in the child"
+    assert outcome(v, "outcomes", "fork", "pymysql", dispose)["ok"]  # PyMySQL quits nothing when freed
+    freed = outcome(v, "outcomes", "fork", "mysqldb", dispose)  # mysqlclient sends COM_QUIT when freed
+    assert not freed["ok"] and freed["code"] in (2006, 2013) and freed["recovered"], freed
+
+
 def claims_14(v: dict[str, Any]) -> None:
     assert v["all_as_expected"] and v["cells"] >= 6
 
@@ -161,6 +172,7 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "01_reproduce": claims_01,
     "02_pool_recycle": claims_02,
     "03_pool_pre_ping": claims_03,
+    "10_fork": claims_10,
     "12_network_faults": claims_12,
     "13_beyond_pre_ping": claims_13,
     "14_matrix": claims_14,

@@ -137,7 +137,7 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
     for fix in SCENARIOS[name].fixes:
         trial = rows[rows["fix"] == fix.name]
         errors = trial[trial["outcome"] == "error"]
-        if fix.prevents:
+        if fix.expected(driver):
             assert errors.empty, f"{fix.name} should prevent the failure:\n{errors.to_string()}"
         else:
             assert len(errors) >= 1, f"{fix.name}: expected the failure:\n{trial.to_string()}"
@@ -150,7 +150,7 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
                 # SQLAlchemy invalidates the dead connection, except where the lab found it does not
                 recognised = (driver, name) not in NOT_INVALIDATED
                 assert (errors["invalidated"] == recognised).all(), errors.to_string()
-        if fix.prevents or SCENARIOS[name].codes == DISCONNECT_CODES:
+        if fix.expected(driver) or SCENARIOS[name].codes == DISCONNECT_CODES:
             # the pool recovers: the trial's last request works. (Where a stuck Session is the
             # lesson, codes include None and the unfixed trial is not expected to recover.)
             assert trial.iloc[-1]["outcome"] == "ok", trial.to_string()
@@ -165,7 +165,10 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
             # the text names none: mysql-connector-python's 2055 "Broken pipe" after an idle timeout and
             # a restart alike, asyncmy's "MySQL server has gone away" after a restart or a KILL
             errors = rows[(rows["outcome"] == "error") & rows["error_text"].fillna("").ne("")]
-            assert all(len(classify(t, {})) for t in errors["error_text"]), texts
+            known = [len(classify(t, {})) > 0 for t in errors["error_text"]]
+            # two processes reading one socket make a driver's parser fail anywhere (mysql-connector-
+            # python: IndexError, ValueError, ...): the runbook must know some of a fork's errors
+            assert any(known) if name == "fork" else all(known), texts
             generic = errors["error_text"].str.contains("server has gone away|Broken pipe", case=False).all()
             assert generic or (rank is not None and rank <= 3), (name, driver, rank, texts)
 

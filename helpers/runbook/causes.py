@@ -147,7 +147,8 @@ CAUSES: dict[str, Cause] = {
         Cause(
             "fork",
             "a pool was inherited across fork() (gunicorn --preload, Celery prefork, multiprocessing)",
-            "engine.dispose(close=False) in each child, or NullPool",
+            "engines created after the fork; or gc.freeze() before it and engine.dispose(close=False) "
+            "in each child (without the freeze, only PyMySQL is safe); or NullPool",
             "10_fork",
             "do the workers fork after the engine was created (gunicorn --preload, Celery prefork)?",
         ),

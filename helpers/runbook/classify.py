@@ -121,7 +121,8 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("packet sequence number wrong", r"Packet sequence number wrong", {"fork": 6},
               "PyMySQL InternalError when two processes read one socket"),
     Signature("garbled reply, mysql-connector-python",
-              r"Unread result found|Failed parsing column information|bytearray index out of range",
+              r"Unread result found|Failed parsing column information|bytearray index out of range"
+              r"|invalid literal for int\(\) with base",
               {"fork": 5, "read_timeout": 1.5},
               "mysql-connector-python when two processes read one socket, or on a connection its "
               "own read timeout closed"),

@@ -98,7 +98,8 @@ class Fix:
     own name (:data:`helpers.drivers.TIMEOUT_OPTIONS`); a driver without one (aiomysql)
     bounds each statement with ``asyncio.wait_for()`` instead, as an async app would.
     ``driver_options`` replace ``options`` for a driver that spells the same setting
-    another way (mysql-connector-python's ``client_flags``).
+    another way (mysql-connector-python's ``client_flags``); ``prevents_for`` replaces
+    ``prevents`` for a driver where the fix does not hold (see :meth:`expected`).
     """
 
     name: str
@@ -110,6 +111,11 @@ class Fix:
     hardening: Hardening | None = None
     read_timeout: float | None = None
     driver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prevents_for: dict[str, bool] = field(default_factory=dict)
+
+    def expected(self, driver: str) -> bool | None:
+        """Whether the fix should prevent the failure with ``driver``."""
+        return self.prevents_for.get(driver, self.prevents)
 
 
 NO_FIX = Fix("none", prevents=False)
@@ -283,7 +289,7 @@ class Trial:
             "invalidated": False,
             "latency": round(time.monotonic() - start, 4),
             "error_text": None,
-            "prevents": self.fix.prevents,
+            "prevents": self.fix.expected(self.driver),
             **self.versions,
         }
         if exc is not None:
@@ -599,7 +605,8 @@ def _fix_named(entry: Scenario, name: str) -> Fix:
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per scenario × driver × fix: did it stay clean, and if not, the first error.
-    ``as_expected`` compares that with the trial's own ``Fix.prevents`` (None where unknown)."""
+    ``as_expected`` compares that with what the trial's fix should do with its driver
+    (``Fix.expected``; None where unknown)."""
     out = []
     for (name, driver, fix), group in rows.groupby(["scenario", "driver", "fix"], sort=False):
         errors = group[group["outcome"] == "error"]

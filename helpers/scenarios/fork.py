@@ -5,10 +5,17 @@ sockets. Parent and children then talk over the same connection at once and
 the protocol breaks: lost connections, commands out of sync, wrong packet
 sequence. Fix: in the child, ``engine.dispose(close=False)`` (forget the
 inherited connections without closing the parent's sockets), or ``NullPool``.
+
+``dispose(close=False)`` holds with PyMySQL only. The inherited connections it lets go of
+are freed by the child's next garbage collection, and mysqlclient, MariaDB Connector/Python
+and mysql-connector-python close a connection they free with COM_QUIT, over the socket the
+parent still uses: the server ends the parent's connection (2013, or 2055). ``gc.freeze()``
+in the parent just before forking keeps the child's collector away from them.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import time
 from typing import Any
@@ -26,10 +33,21 @@ QUERIES = 30
 READ_TIMEOUT = 3
 
 
+#: The drivers whose connection, when garbage-collected, closes itself with COM_QUIT: in a child,
+#: over the socket it shares with the parent (mysqlclient's and MariaDB Connector/Python's C
+#: dealloc call mysql_close(); mysql-connector-python's too). PyMySQL only closes its file descriptor.
+QUIT_ON_COLLECT = ("mysqldb", "mysqlconnector", "mariadbconnector")
+
+
 def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
-    """QUERIES checkouts and queries; put (who, error or None) on ``results``."""
+    """QUERIES checkouts and queries; put (who, error or None) on ``results``.
+
+    ``dispose``: ``engine.dispose(close=False)`` first, then a garbage collection, as any
+    long-lived worker runs sooner or later: it frees the inherited connections the pool let
+    go of (unless the parent froze them with ``gc.freeze()`` before forking)."""
     if dispose:
         engine.dispose(close=False)
+        gc.collect()
     try:
         for _ in range(QUERIES):
             with engine.connect() as conn:
@@ -44,12 +62,22 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
     f"An engine used by the parent and {CHILDREN} forked children at once",
     fixes=[
         Fix("none", prevents=False, read_timeout=READ_TIMEOUT),
-        Fix("engine.dispose(close=False) in the child", pattern="dispose", read_timeout=READ_TIMEOUT),
+        Fix(
+            "engine.dispose(close=False) in the child",
+            pattern="dispose",
+            read_timeout=READ_TIMEOUT,
+            prevents_for=dict.fromkeys(QUIT_ON_COLLECT, False),
+        ),
+        Fix(
+            "gc.freeze() before fork + dispose(close=False) in the child",
+            pattern="freeze",
+            read_timeout=READ_TIMEOUT,
+        ),
         Fix("NullPool", {"poolclass": NullPool}, read_timeout=READ_TIMEOUT),
     ],
     # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
     codes=frozenset({2006, 2013, 2014, None}),
-    patterns={"dispose"},
+    patterns={"dispose", "freeze"},
     not_for={
         d: "an asyncio event loop and its connections do not survive fork(): an async app starts "
         "its engine in each worker"
@@ -61,14 +89,19 @@ def fork(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "parent: first query (the pool now holds a connection)")
     for trial in trials:
         results = ctx.Queue()
-        dispose = trial.fix.pattern == "dispose"
+        dispose = trial.fix.pattern in ("dispose", "freeze")
         children = [
             ctx.Process(target=_work, args=(trial.engine, dispose, results, f"child {k}"))
             for k in range(CHILDREN)
         ]
         start = time.monotonic()
-        for child in children:
-            child.start()
+        if trial.fix.pattern == "freeze":  # what exists now is never collected by a child's GC
+            gc.freeze()
+        try:
+            for child in children:
+                child.start()
+        finally:
+            gc.unfreeze()
         _work(trial.engine, False, results, "parent")  # at the same time as the children
         outcomes = dict(results.get(timeout=30) for _ in range(CHILDREN + 1))
         for child in children:
