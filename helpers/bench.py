@@ -258,7 +258,7 @@ def connect_costs(
     ``repeats`` interleaved batches of ``n``. A recycle or a disconnect pays this once.
     An async driver's ``connect()`` coroutine runs on an event loop of this call's own, in a
     thread of its own (Jupyter runs a loop in the caller's thread); each connect includes one
-    ``run_until_complete``, a few µs."""
+    ``run_until_complete``."""
     variants: list[tuple[str, str, dict[str, Any]]] = [(d, "defaults", {}) for d in drivers] + [
         (d, ", ".join(f"{k}={v}" for k, v in args.items()), args)
         for d in drivers
@@ -270,14 +270,16 @@ def connect_costs(
     batches: dict[tuple[str, str], list[float]] = {}
     try:
         for driver, name, args in variants:
-            if driver in ASYNC_DRIVERS:  # the driver's own connect(), with the arguments the dialect passes
-                dialect = create_async_engine(lab.url(driver)).dialect
-                cargs, cparams = dialect.create_connect_args(lab.url(driver))
-                connects[driver, name] = _async_connect(loop, driver, cargs, {**cparams, **args})
-                continue
-            dialect = sqlalchemy.create_engine(lab.url(driver)).dialect  # no pool is used: nothing to dispose
-            cargs, cparams = dialect.create_connect_args(lab.url(driver))
-            connects[driver, name] = _sync_connect(dialect, cargs, {**cparams, **args})
+            is_async = driver in ASYNC_DRIVERS
+            make = create_async_engine if is_async else sqlalchemy.create_engine
+            dialect = make(lab.url(driver)).dialect  # no pool is used: nothing to dispose
+            cargs, cparams = dialect.create_connect_args(lab.url(driver))  # what the dialect passes
+            params = {**cparams, **args}
+            connects[driver, name] = (
+                _async_connect(loop, driver, cargs, params)
+                if is_async
+                else _sync_connect(dialect, cargs, params)
+            )
         batches = {key: [] for key in connects}
         with ThreadPoolExecutor(1) as loop_thread:
             for _ in range(repeats):

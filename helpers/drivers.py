@@ -85,26 +85,29 @@ class TimeoutOptions:
     connect: str
     read: str | None
     write: str | None
-    #: the driver takes whole seconds only (an int)
-    whole_seconds: bool = False
+    #: the kinds ("connect", "read", "write") the driver takes in whole seconds only (an int)
+    whole_seconds: tuple[str, ...] = ()
     #: what else a person setting them should know
     note: str = ""
 
+
+#: The kinds of timeout a driver may have.
+ALL_KINDS = ("connect", "read", "write")
 
 #: Each driver's names for its connect, read and write timeouts (read from their sources:
 #: the names differ, and two drivers lack some).
 TIMEOUT_OPTIONS: dict[str, TimeoutOptions] = {
     "pymysql": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout"),
-    "mysqldb": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout", whole_seconds=True),
+    "mysqldb": TimeoutOptions("connect_timeout", "read_timeout", "write_timeout", whole_seconds=ALL_KINDS),
     "mysqlconnector": TimeoutOptions(
         "connection_timeout",
         "read_timeout",
         "write_timeout",
-        whole_seconds=True,
+        whole_seconds=("read", "write"),
         note="connect_timeout is an alias of connection_timeout",
     ),
     "mariadbconnector": TimeoutOptions(
-        "connect_timeout", "read_timeout", "write_timeout", whole_seconds=True
+        "connect_timeout", "read_timeout", "write_timeout", whole_seconds=ALL_KINDS
     ),
     "aiomysql": TimeoutOptions(
         "connect_timeout",
@@ -124,13 +127,13 @@ def timeout_args(
     it takes whole seconds."""
     names = TIMEOUT_OPTIONS[check_driver(driver)]
     args: dict[str, float] = {}
-    for kind, seconds in (("connect", connect), ("read", read), ("write", write)):
+    for kind, seconds in zip(ALL_KINDS, (connect, read, write), strict=True):
         if seconds is None:
             continue
         name = getattr(names, kind)
         if name is None:
             raise ValueError(f"{driver} has no {kind} timeout: {names.note}")
-        if names.whole_seconds:
+        if kind in names.whole_seconds:
             if seconds != int(seconds):
                 raise ValueError(f"{driver}'s {name} takes whole seconds, not {seconds:g}")
             seconds = int(seconds)
@@ -147,7 +150,7 @@ def timeout_table() -> pd.DataFrame:
                 "connect": o.connect,
                 "read": o.read,
                 "write": o.write,
-                "whole seconds": o.whole_seconds,
+                "whole seconds": ", ".join(o.whole_seconds) or "none",
                 "note": o.note,
             }
             for driver, o in TIMEOUT_OPTIONS.items()

@@ -25,7 +25,7 @@ import ipywidgets as w
 import pandas as pd
 
 from . import progress, runlock
-from .drivers import DRIVERS, TIMEOUT_OPTIONS, timeout_args
+from .drivers import DRIVERS
 from .errors import LabError
 from .lab import Lab, start_lab
 from .runbook.settings import parse_settings
@@ -246,9 +246,8 @@ class Playground:
             float(self.pool_recycle.value), bool(self.pool_pre_ping.value), int(self.pool_size.value),
             int(self.max_overflow.value), float(self.read_timeout.value), str(self.extra.value),
         )  # fmt: skip
-        for driver in drivers:  # a fraction of a second where a driver takes whole seconds: say so now
-            if fix.read_timeout and TIMEOUT_OPTIONS[driver].read:
-                timeout_args(driver, read=fix.read_timeout)
+        for driver in drivers:  # e.g. a fraction of a second where a driver takes whole seconds: say so now
+            fix.engine_options(driver)
         return name, drivers, fix, timings
 
     # -- running -----------------------------------------------------------------------------

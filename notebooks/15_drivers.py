@@ -53,10 +53,7 @@ record(
         for e in errors.itertuples()
     },
     invalidated={f"{e.scenario} · {e.driver}": bool(e.invalidated) for e in errors.itertuples()},
-    recovered={
-        f"{name} · {driver}": group.iloc[-1]["outcome"] == "ok"
-        for (name, driver), group in rows.groupby(["scenario", "driver"])
-    },
+    recovered={f"{s.scenario} · {s.driver}": s.recovered for s in helpers.summarize(rows).itertuples()},
 )
 errors[["scenario", "driver", "error_class", "error_code", "message", "invalidated"]]
 
@@ -90,19 +87,15 @@ timeout_table()
 # %%
 timeouts = helpers.run("read_timeout", lab, drivers=drivers, fixes=["read_timeout=1"])
 timeout_errors = helpers.scenarios.first_errors(timeouts)
-timeout_errors["seconds"] = [
-    timeouts[(timeouts["driver"] == d) & (timeouts["outcome"] == "error")]["latency"].iloc[0]
-    for d in timeout_errors["driver"]
-]
 record(
     "read_timeout=1 against a 2 s query",
     timeout_codes={
         e.driver: None if pd.isna(e.error_code) else int(e.error_code) for e in timeout_errors.itertuples()
     },
-    timeout_seconds=dict(zip(timeout_errors["driver"], timeout_errors["seconds"], strict=True)),
-    next_checkout_ok={d: group.iloc[-1]["outcome"] == "ok" for d, group in timeouts.groupby("driver")},
+    timeout_seconds=dict(zip(timeout_errors["driver"], timeout_errors["latency"], strict=True)),
+    next_checkout_ok={s.driver: s.recovered for s in helpers.summarize(timeouts).itertuples()},
 )
-timeout_errors[["driver", "error_class", "error_code", "message", "invalidated", "seconds"]]
+timeout_errors[["driver", "error_class", "error_code", "message", "invalidated", "latency"]]
 
 # %% [markdown]
 # - PyMySQL, mysqlclient, MariaDB Connector/Python and asyncmy end the query after 1 s with 2013,
@@ -111,7 +104,7 @@ timeout_errors[["driver", "error_class", "error_code", "message", "invalidated",
 #   SQLAlchemy invalidates the connection whose await was cancelled, and the next checkout works.
 #   A traceback ends in a bare "TimeoutError"; the runbook reads that as an app's own timeout.
 # - **mysql-connector-python** ends it with its own `ReadTimeoutError` 3024, which SQLAlchemy does not
-#   see as a disconnect, and later than 1 s (see `seconds`). The driver has closed the
+#   see as a disconnect, and later than 1 s (see `latency`, in seconds). The driver has closed the
 #   connection, so the pool hands the closed connection out again and the *next* checkout fails
 #   too. `pool_pre_ping` would catch it there.
 #
@@ -174,8 +167,9 @@ connects
 #   leaves the pool's pre-ping unbounded behind a device that silently drops flows
 #   (`lb_silent_drop`), and a bound on the whole request turns that wait into a `TimeoutError`,
 #   not a reconnect; asyncmy's `read_timeout` makes the ping fail fast and the pool reconnect.
-# - **Timeouts:** set each driver's own names from the table above; whole seconds for mysqlclient,
-#   mysql-connector-python and MariaDB Connector/Python (`timeout_args` refuses a fraction).
+# - **Timeouts:** set each driver's own names from the table above; whole seconds for mysqlclient
+#   and MariaDB Connector/Python, and for mysql-connector-python's read and write timeouts
+#   (`timeout_args` refuses a fraction there).
 
 # %% [markdown]
 # ## What's next, and references

@@ -145,9 +145,7 @@ def claims_15(v: dict[str, Any]) -> None:
     findings = {"mysqlconnector": (3024, False), "aiomysql": (None, True)}
     for d, code in v["timeout_codes"].items():
         assert (code, v["next_checkout_ok"][d]) == findings.get(d, (2013, True)), d
-        seconds = v["timeout_seconds"][
-            d
-        ]  # after 1 s, before the 2 s query ends; mysql-connector-python later
+        seconds = v["timeout_seconds"][d]  # after 1 s, before the query's 2 s; mysql-connector-python later
         assert seconds > 1.5 if d == "mysqlconnector" else 0.9 < seconds < 1.9, (d, seconds)
     assert set(v["timeout_codes"]) == drivers  # every driver ran, aiomysql through asyncio.wait_for()
     assert {key.split(" · ")[0] for key in v["connect_ms"]} == drivers  # the async ones too

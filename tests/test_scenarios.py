@@ -273,9 +273,21 @@ def test_each_driver_takes_its_own_timeout_names(lab: Lab, driver: str) -> None:
     finally:
         trial.close()
     assert trial.rows[0]["outcome"] == "ok", trial.rows
-    if names.whole_seconds:
-        with pytest.raises(ValueError, match=r"takes whole seconds, not 0\.5"):
-            timeout_args(driver, connect=0.5)
+    for kind in (k for k, value in seconds.items() if value is not None):  # does it take 4.5 s?
+        fraction = new_trial(
+            lab, "timeouts", driver, Fix("4.5 s", {"connect_args": {getattr(names, kind): 4.5}}), 0.0
+        )
+        try:
+            fraction.query("connect with 4.5 s")
+            accepted = fraction.rows[0]["outcome"] == "ok"
+        except TypeError:  # mysqlclient and MariaDB Connector/Python refuse it in connect()
+            accepted = False
+        finally:
+            fraction.close()
+        assert accepted == (kind not in names.whole_seconds), (kind, fraction.rows)
+        if not accepted:
+            with pytest.raises(ValueError, match=r"takes whole seconds, not 0\.5"):
+                timeout_args(driver, **{kind: 0.5})
     for kind, value in seconds.items():
         if value is None:
             with pytest.raises(ValueError, match=f"{driver} has no {kind} timeout"):

@@ -117,6 +117,19 @@ class Fix:
         """Whether the fix should prevent the failure with ``driver``."""
         return self.prevents_for.get(driver, self.prevents)
 
+    def statement_timeout(self, driver: str) -> float | None:
+        """The read timeout ``driver`` cannot take itself (aiomysql): what bounds each statement."""
+        return self.read_timeout if TIMEOUT_OPTIONS[driver].read is None else None
+
+    def engine_options(self, driver: str) -> dict[str, Any]:
+        """``create_engine`` keywords for ``driver``: its ``driver_options`` or ``options``,
+        with the read timeout under the driver's own name (``ValueError`` for a value it refuses)."""
+        options = dict(self.driver_options.get(driver, self.options))
+        if self.read_timeout is not None and self.statement_timeout(driver) is None:
+            read = timeout_args(driver, read=self.read_timeout)
+            options["connect_args"] = {**options.get("connect_args", {}), **read}
+        return options
+
 
 NO_FIX = Fix("none", prevents=False)
 
@@ -127,10 +140,7 @@ def build_engine(
     """An engine for ``driver`` with ``fix`` applied (its options over ``options``, its
     connect statements, its hardened pool), and the hardened pool's watch (None without).
     For an async driver, an ``AsyncEngine`` (the listeners go on its ``sync_engine``)."""
-    merged = {**options, **fix.driver_options.get(driver, fix.options)}
-    if fix.read_timeout is not None and TIMEOUT_OPTIONS[driver].read is not None:
-        connect_args = timeout_args(driver, read=fix.read_timeout)
-        merged["connect_args"] = {**merged.get("connect_args", {}), **connect_args}
+    merged = {**options, **fix.engine_options(driver)}
     if driver in ASYNC_DRIVERS:
         engine: Any = lab.async_engine(driver, via=via, **merged)
         pool_engine = engine.sync_engine
@@ -332,7 +342,7 @@ class AsyncTrial(Trial):
 
     def __init__(self, lab: Lab, scenario: str, driver: str, fix: Fix, t0: float) -> None:
         #: seconds each statement may take (asyncio.wait_for), or None
-        self.statement_timeout = fix.read_timeout if TIMEOUT_OPTIONS[driver].read is None else None
+        self.statement_timeout = fix.statement_timeout(driver)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"trial-{driver}", daemon=True)
         self._thread.start()
@@ -581,8 +591,12 @@ def run_all(
 
 def first_errors(rows: pd.DataFrame) -> pd.DataFrame:
     """The first error of each scenario × driver × fix in ``run`` rows: what an application
-    would see, whether SQLAlchemy invalidated the connection, and the versions."""
-    columns = ["scenario", "driver", "fix", "step", "error_class", "error_code", "message", "invalidated"]
+    would see, whether SQLAlchemy invalidated the connection, how long the failing step took
+    (``latency``, seconds), and the versions."""
+    columns = [
+        *("scenario", "driver", "fix", "step", "error_class", "error_code", "message", "invalidated"),
+        "latency",
+    ]
     errors = rows[rows["outcome"] == "error"].drop_duplicates(["scenario", "driver", "fix"])
     return errors[[*columns, "driver_version", "sqlalchemy_version"]].reset_index(drop=True)
 
