@@ -4,19 +4,23 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab playground notebooks test test-local test-docker docker-deps browser-deps lint bench up down clean
+.PHONY: setup lock lab playground notebooks test test-fast test-local test-docker docker-deps browser-deps lint bench up down clean
 
 setup: $(STAMP)  ## system packages, virtualenv, Python packages, helpers (editable)
 
 $(STAMP): requirements.txt pyproject.toml scripts/install-system-deps.sh scripts/jupyterlab-overrides.json
 	bash scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q "$$(grep -m1 '^uv==' requirements.txt | cut -d' ' -f1)"  # the lock's own uv
+	$(VENV)/bin/uv pip sync -q --python $(PY) requirements.txt  # exactly the lock (versions and hashes)
 	$(PY) -m pip install -q --no-deps -e .
 	mkdir -p $(VENV)/share/jupyter/lab/settings  # no "Jupyter news" prompt in the lab's JupyterLab
 	cp scripts/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
+
+lock:  ## refresh requirements.txt (the lock) from requirements.in, on purpose; then review the diff
+	test -x $(VENV)/bin/uv || $(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip compile -q --python-version 3.11 --generate-hashes --upgrade requirements.in -o requirements.txt
 
 notebooks: setup  ## pair notebooks/*.py with .ipynb files JupyterLab opens (outputs never committed)
 	$(VENV)/bin/jupytext --set-kernel python3 --sync notebooks/*.py
@@ -28,6 +32,9 @@ playground: notebooks  ## the playground as a web page (Voilà on 127.0.0.1:8866
 	$(PY) -m helpers playground
 
 test: test-local test-docker  ## everything: the suite on a private mariadbd, then on MariaDB in Docker
+
+test-fast: setup  ## what needs no server, no browser, no Docker (classifier, settings, registry, pool logic): < 60 s
+	LAB_FORBID_SERVER=1 $(PY) -m pytest -m "not server and not browser and not docker and not slow"
 
 test-local: setup browser-deps  ## the whole suite against a private local MariaDB (browser tests included)
 	$(PY) -m pytest
@@ -42,8 +49,10 @@ docker-deps:
 browser-deps:  ## Debian's chromium, which Playwright drives (no browser is downloaded)
 	bash scripts/install-system-deps.sh --browser
 
-lint: setup
-	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+lint: setup  ## ruff (lint and format, everything) and mypy (the helpers package)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy helpers --ignore-missing-imports
 
 bench: setup  ## checkouts per second per pool, driver and added latency (JSON: python -m helpers bench --json)
 	$(PY) benchmarks/checkouts.py

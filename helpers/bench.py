@@ -28,7 +28,7 @@ from .hardened import Hardening
 from .lab import Lab
 from .progress import progress_enabled
 from .scenarios.common import HARDENED, PRE_PING
-from .scenarios.core import Fix, built_engine, new_trial
+from .scenarios.core import Fix, Trial, built_engine, new_trial
 
 SELECT_1 = text("SELECT 1")
 
@@ -201,8 +201,9 @@ def _median_us(call: Callable[[], object], n: int, repeats: int) -> float:
 
 
 def part_costs(lab: Lab, driver: str = "pymysql", n: int = 2000, repeats: int = 5) -> pd.DataFrame:
-    """What each part of the hardened pool costs one checkout, in µs (medians of
-    ``repeats`` batches of ``n``), next to a ping and a ``SELECT 1`` on the same connection.
+    """What each part of the hardened pool costs one checkout: µs (medians of ``repeats``
+    batches of ``n``) and round trips (what the server counted, per call), next to a ping and
+    a ``SELECT 1`` on the same connection.
 
     The hardened pool's own ``checkout`` and ``checkin`` listeners are called directly on a
     live, recently used connection, so a row shows the check alone, not the pool around it:
@@ -210,11 +211,10 @@ def part_costs(lab: Lab, driver: str = "pymysql", n: int = 2000, repeats: int = 
     stack captured, the connection registered for the watcher).
     """
     rows = [
-        {"part": "peek (hardened pool, defaults)", "us": _listeners_us(lab, driver, Hardening(), n, repeats)},
-        {
-            "part": "peek + checkout stack (leak_after set)",
-            "us": _listeners_us(lab, driver, Hardening(leak_after=3600), n, repeats),
-        },
+        _listeners_row(lab, driver, "peek (hardened pool, defaults)", Hardening(), n, repeats),
+        _listeners_row(
+            lab, driver, "peek + checkout stack (leak_after set)", Hardening(leak_after=3600), n, repeats
+        ),
     ]
     engine = lab.engine(driver, pool_size=1, max_overflow=0)
     try:
@@ -227,9 +227,11 @@ def part_costs(lab: Lab, driver: str = "pymysql", n: int = 2000, repeats: int = 
                 cursor.execute("SELECT 1")
                 cursor.fetchall()
 
-            ping_us = _median_us(lambda: engine.dialect.do_ping(dbapi), n // 10, repeats)
-            rows.append({"part": "ping (pool_pre_ping's check)", "us": ping_us})
-            rows.append({"part": "SELECT 1 (a round trip)", "us": _median_us(select_1, n // 10, repeats)})
+            def ping() -> None:
+                engine.dialect.do_ping(dbapi)
+
+            for part, call in (("ping (pool_pre_ping's check)", ping), ("SELECT 1 (a round trip)", select_1)):
+                rows.append(_part_row(lab, part, call, n // 10, repeats))
             cursor.close()
     finally:
         engine.dispose()
@@ -239,15 +241,30 @@ def part_costs(lab: Lab, driver: str = "pymysql", n: int = 2000, repeats: int = 
     return df
 
 
-def _listeners_us(lab: Lab, driver: str, settings: Hardening, n: int, repeats: int) -> float:
-    """µs per call of the hardened pool's checkout and checkin listeners on a live connection."""
+def _part_row(lab: Lab, part: str, call: Callable[[], object], n: int, repeats: int) -> dict[str, Any]:
+    """µs per ``call()``, and the round trips it made as the server counted them (per call, rounded)."""
+
+    def batch() -> None:
+        for _ in range(n):
+            call()
+
+    own = _counted(lab, lambda: None)  # what reading the counters costs
+    sent = _counted(lab, batch)
+    trips = round(sum(sent[k] - own[k] for k in PING_COUNTERS) / n)
+    return {"part": part, "us": _median_us(call, n, repeats), "round_trips": trips}
+
+
+def _listeners_row(
+    lab: Lab, driver: str, part: str, settings: Hardening, n: int, repeats: int
+) -> dict[str, Any]:
+    """The hardened pool's checkout and checkin listeners, called on a live connection."""
     fix = Fix("hardened pool", hardening=settings)
     with built_engine(lab, driver, fix, pool_size=1, max_overflow=0) as (engine, watch):
         assert watch is not None
         with engine.connect() as conn:
             fairy = conn.connection
             dbapi, record = fairy.dbapi_connection, fairy._connection_record
-            return _median_us(lambda: watch.check(dbapi, record), n, repeats)
+            return _part_row(lab, part, lambda: watch.check(dbapi, record), n, repeats)
 
 
 def connect_costs(
@@ -338,18 +355,21 @@ def _ping_row(lab: Lab, driver: str, n: int, repeats: int) -> dict[str, Any]:
     trials = {
         fix.name: new_trial(lab, "pre_ping", driver, fix, time.monotonic()) for fix in (Fix("none"), PRE_PING)
     }
-    pinged = trials[PRE_PING.name]
 
-    def checkouts() -> None:
-        for _ in range(n):
-            pinged.touch()
+    def sent_per_checkout(trial: Trial) -> dict[str, float]:
+        def checkouts() -> None:
+            for _ in range(n):
+                trial.touch()
+
+        own = _counted(lab, lambda: None)  # what reading the counters costs
+        sent = _counted(lab, checkouts)
+        return {k: round((sent[k] - own[k]) / n, 2) for k in PING_COUNTERS}
 
     try:
         for trial in trials.values():
             trial.touch()  # connect: a fresh connection is not pinged
-        own = _counted(lab, lambda: None)  # what reading the counters costs
-        sent = _counted(lab, checkouts)
-        per = {k: round((sent[k] - own[k]) / n, 2) for k in PING_COUNTERS}
+        per = sent_per_checkout(trials[PRE_PING.name])
+        unchecked = sent_per_checkout(trials["none"])
         us: dict[str, list[float]] = {name: [] for name in trials}
         for _ in range(repeats):
             for name, trial in trials.items():
@@ -366,6 +386,8 @@ def _ping_row(lab: Lab, driver: str, n: int, repeats: int) -> dict[str, Any]:
         "pre_ping_sends": sends,
         "com_ping_per_checkout": per["Com_admin_commands"],
         "select_per_checkout": per["Com_select"],
+        "round_trips_per_checkout": round(sum(per.values()), 2),
+        "round_trips_per_checkout_without": round(sum(unchecked.values()), 2),
         "us_per_checkout": round(without, 1),
         "us_per_checkout_with_pre_ping": round(with_ping, 1),
         "pre_ping_us": round(with_ping - without, 1),

@@ -264,7 +264,7 @@ class PoolWatch:
         else:
             if state.fd is not None:
                 self.counts["peeked"] += 1
-                if socket_fd(dbapi_connection) != state.fd:
+                if state.fd < 0 or socket_fd(dbapi_connection) != state.fd:  # (-1: closed at connect)
                     self._dead(state, "dead_on_peek", "peek: the driver closed its socket", now)
                 if state.poller.poll(0):
                     self._dead(state, "dead_on_peek", peek_reason(state.fd), now)

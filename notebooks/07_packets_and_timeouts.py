@@ -75,6 +75,17 @@ frozen = helpers.run("paused_server", lab, drivers=drivers)
 plots.timeline(frozen)
 
 # %%
+while_frozen = frozen[frozen["step"] == "query while frozen"]
+record(
+    "the query sent while the server was frozen: its code and how long it waited",
+    frozen={
+        f"{r.driver} · {r.fix}": {
+            "code": None if pd.isna(r.error_code) else int(r.error_code),
+            "waited": round(r.latency, 2),
+        }
+        for r in while_frozen.itertuples()
+    },
+)
 frozen[["driver", "fix", "step", "outcome", "error_code", "message", "latency"]]
 
 # %% [markdown]

@@ -54,6 +54,14 @@ rows[rows["outcome"] == "error"][["scenario", "driver", "fix", "step", "error_cl
 
 # %%
 exhaustion = helpers.run("pool_exhaustion", lab, drivers=drivers)
+record(
+    "pool exhaustion: the QueuePool limit without remove(), none with it",
+    exhaustion=outcomes(helpers.summarize(exhaustion)),
+    limit_reached={
+        f"{d} · {f}": bool(g["message"].fillna("").str.contains("QueuePool limit").any())
+        for (d, f), g in exhaustion.groupby(["driver", "fix"])
+    },
+)
 exhaustion[["driver", "fix", "step", "connection_id", "outcome", "error_class", "message"]]
 
 # %% [markdown]

@@ -114,7 +114,11 @@ parts = pd.concat([helpers.bench.part_costs(lab, d) for d in drivers or helpers.
 plots.part_costs(parts)
 
 # %%
-record("µs per check", part_us={f"{r.driver} · {r.part}": r.us for r in parts.itertuples()})
+record(
+    "µs per check, and round trips counted on the server",
+    part_us={f"{r.driver} · {r.part}": r.us for r in parts.itertuples()},
+    part_round_trips={f"{r.driver} · {r.part}": r.round_trips for r in parts.itertuples()},
+)
 parts
 
 # %% [markdown]
@@ -172,12 +176,14 @@ spread = busy.groupby("pool", sort=False).agg(
 record(
     "connections replaced in one checkout round, at most",
     most_in_one_round=spread["most_in_one_round"].to_dict(),
+    rounds=spread["rounds"].to_dict(),
     spread_seconds=(spread["last"] - spread["first"]).round(2).to_dict(),
 )
 spread
 
 # %% [markdown]
-# `pool_recycle` replaced all eight in one round: with PyMySQL's defaults that round's requests
+# `pool_recycle` replaced all eight in one round (or two, when a round happens to fall among the
+# eight connects): with PyMySQL's defaults that round's requests
 # would wait for eight connects with a TLS context each (measured above). The hardened pool spread them
 # over its jitter window: a wider `jitter` spreads them further, at the price of connections
 # retired earlier.

@@ -170,6 +170,17 @@ connects
 # - **Timeouts:** set each driver's own names from the table above; whole seconds for mysqlclient
 #   and MariaDB Connector/Python, and for mysql-connector-python's read and write timeouts
 #   (`timeout_args` refuses a fraction there).
+#
+# ## The versions these findings hold for
+#
+# Each finding above was measured with the versions the lab's lock (`requirements.txt`) pins;
+# another release may behave otherwise. `helpers.findings` lists them, and a test fails, naming the
+# finding and both versions, when the lock moves:
+
+# %%
+from helpers import findings
+
+findings.table()
 
 # %% [markdown]
 # ## What's next, and references

@@ -15,6 +15,33 @@ from . import dockerlab
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Fixtures that bring a server up: a test that asks for one is marked ``server``.
+SERVER_FIXTURES = {"lab", "lab_env", "docker_engine"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs (``make test-fast`` runs those that need none of it)."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_in_the_fast_lane() -> Iterator[None]:
+    """Under ``LAB_FORBID_SERVER=1`` (``make test-fast``) starting a server is an error."""
+    if os.environ.get("LAB_FORBID_SERVER") != "1":
+        yield
+        return
+    from helpers.backends import ComposeBackend, LocalBackend
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fast lane must start no server: mark this test `server`")
+
+    with pytest.MonkeyPatch.context() as patch:
+        for backend in (LocalBackend, ComposeBackend):
+            patch.setattr(backend, "start", refuse)
+        yield
+
 
 def _backend() -> str:
     backend = os.environ.get("LAB_BACKEND", "local")

@@ -18,6 +18,8 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser tests skipped: playwright not installed"
 )
 
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
 RUN = 90_000
 
 

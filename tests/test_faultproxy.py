@@ -51,12 +51,14 @@ def test_latency_is_added_each_way_and_switches_on_open_connections(
     try:
         with engine.connect() as conn:
             base = min(round_trip(conn) for _ in range(5))
-            proxy.latency(0.005)
+            proxy.latency(0.020)
             slow = min(round_trip(conn) for _ in range(5))
             proxy.latency(0.0)
             again = min(round_trip(conn) for _ in range(5))
-        assert slow >= base + 0.010, (base, slow)
-        assert again < base + 0.005, (base, again)
+        # The proxy holds each packet 20 ms each way, so no round trip can be shorter than 40 ms
+        # (load only adds); the fastest of five without it is far below (a loopback round trip).
+        assert slow >= 0.040, (base, slow)
+        assert again < 0.020, (base, again)
     finally:
         engine.dispose()
 
@@ -73,7 +75,8 @@ def test_silent_drop_hangs_until_read_timeout_and_the_server_sees_nothing(
         proxy.drop_after_idle(0.5)
         time.sleep(0.8)
         code, took = failure(engine)
-        assert code == 2013 and 0.9 <= took < 2.0, (code, took)
+        # the 1 s read timeout ended it (nothing else would: the proxy drops silently); slack for load
+        assert code == 2013 and 0.9 <= took < 10, (code, took)
         assert proxy.counts["dropped"] == 1
         assert lab.status(["Aborted_clients"]).loc[0, "Aborted_clients"] == before, "the server heard nothing"
         assert server_side in set(lab.processlist()["ID"]), "its side still sleeps on the server"
@@ -90,7 +93,8 @@ def test_reset_after_idle_fails_the_next_query_at_once(lab: Lab, proxy: FaultPro
         proxy.reset_after_idle(0.5)
         time.sleep(0.8)
         code, took = failure(engine)
-        assert code == 2006 and took < 0.5, (code, took)
+        # at once: no timeout is set, so anything but a reset would hang to the test's timeout
+        assert code == 2006 and took < 10, (code, took)
         assert proxy.counts["reset"] == 1
         with engine.connect() as conn:  # the pool connects again; the new flow is not idle
             assert conn.execute(text("SELECT 2")).scalar() == 2
@@ -159,18 +163,23 @@ def test_cli_bench_json_lines(lab_env: dict[str, str]) -> None:
     for x in lines:
         assert set(x) == {"driver", "pool", "rtt_ms", "per_second", "ratio_to_none"}
         assert x["per_second"] > 0
-        if x["pool"] == "none":
-            assert x["ratio_to_none"] == 1.0
-        else:  # one short run each: on loopback a stall can tip the ratio either way; 2 ms cannot
-            assert x["ratio_to_none"] > 0 and (x["rtt_ms"] == 0 or x["ratio_to_none"] < 1.5)
+        # the figures only: one short run each cannot rank the pools (the benchmark does, at length)
+        assert x["ratio_to_none"] == 1.0 if x["pool"] == "none" else x["ratio_to_none"] > 0
 
 
 def test_cli_bench_costs(lab_env: dict[str, str]) -> None:
     result = cli("bench", "--costs", "--json", "--driver", "pymysql", env={**lab_env, "LAB_PROGRESS": "0"})
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    parts = {x["part"]: x["us"] for x in lines if "part" in x}
+    parts = {x["part"]: x for x in lines if "part" in x}
     connects = {x["connect_args"]: x["ms_per_connect"] for x in lines if "connect_args" in x}
-    assert len(parts) == 4 and all(us > 0 for us in parts.values())
-    assert parts["peek (hardened pool, defaults)"] < parts["SELECT 1 (a round trip)"]  # no round trip
+    assert len(parts) == 4 and all(x["us"] > 0 for x in parts.values())
+    # what each part sends, counted on the server: the peek nothing, a ping or a SELECT one round trip
+    trips = {part: x["round_trips"] for part, x in parts.items()}
+    assert trips == {
+        "peek (hardened pool, defaults)": 0,
+        "peek + checkout stack (leak_after set)": 0,
+        "ping (pool_pre_ping's check)": 1,
+        "SELECT 1 (a round trip)": 1,
+    }, trips
     assert set(connects) == {"defaults", "ssl_disabled=True"} and all(ms > 0 for ms in connects.values())

@@ -50,6 +50,7 @@ def local_env(home: Path, **extra: str) -> dict[str, str]:
     return {**env, "LAB_HOME": str(home), "LAB_BACKEND": "local", "LAB_PROGRESS": "0", **extra}
 
 
+@pytest.mark.server
 def test_up_restart_down_leaves_no_process(tmp_path: Path) -> None:
     lab = Lab.start(LabConfig(backend="local", home=tmp_path))
     assert lab.owned and lab.backend.running()
@@ -62,6 +63,7 @@ def test_up_restart_down_leaves_no_process(tmp_path: Path) -> None:
     assert not lab.backend.running() and wait_gone(tmp_path) == []
 
 
+@pytest.mark.server
 def test_second_start_attaches_and_does_not_own(tmp_path: Path) -> None:
     first = Lab.start(LabConfig(backend="local", home=tmp_path))
     try:
@@ -80,6 +82,7 @@ print(lab.backend.pid, flush=True)
 """
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     "how",
     ["exit", "ctrl-c", "sigkill"],
@@ -102,6 +105,7 @@ def test_server_dies_with_the_process_that_started_it(tmp_path: Path, how: str) 
     assert wait_gone(tmp_path) == [], f"mariadbd left running after {how}"
 
 
+@pytest.mark.server
 def test_cli_up_status_down(tmp_path: Path) -> None:
     env = local_env(tmp_path)
     up = cli("up", env=env)

@@ -25,6 +25,8 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser tests skipped: playwright not installed"
 )
 
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+
 LESSONS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))
 #: The longest lesson (14_matrix) runs about a minute alone; allow for a loaded machine.
 RUN_ALL = 300_000

