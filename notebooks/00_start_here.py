@@ -25,6 +25,7 @@
 # | `13_beyond_pre_ping` | a hardened pool: peek instead of ping, jittered recycle, long-checkout reports |
 # | `14_matrix` | every cause × fix × driver on one page |
 # | `15_drivers` | six drivers (async too) on the same causes: codes, disconnect recognition, pre-ping, connect |
+# | `17_what_the_blogs_say` | thirteen common claims about "gone away", each tested by a run, with its verdict |
 # | `runbook` | for an incident: your error text and server in, the likely cause and its fix out |
 # | `playground` | any setting against any cause, with controls (also `make playground`) |
 #

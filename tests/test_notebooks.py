@@ -252,6 +252,39 @@ def claims_14(v: dict[str, Any]) -> None:
     assert v["all_as_expected"] and v["cells"] >= 6
 
 
+#: The blogs' claims and the verdict each run must reach, with the causes it holds for (lesson 17).
+BLOG_VERDICTS = {
+    "recycle_below": ("true only for some causes", "idle"),
+    "recycle_idle": ("false", "none"),
+    "ping_select_1": ("true only for some causes", "mariadbconnector"),
+    "pre_ping_for_good": ("true only for some causes", "idle, restart, kill_idle, lb_reset"),
+    "raise_wait_timeout": ("false", "none"),
+    "keepalive_job": ("true only for some causes", "idle"),
+    "new_session": ("false", "none"),
+    "remove_session": ("false", "none"),
+    "recycle_twice_timeout": ("false", "none"),
+    "driver_codes": ("false", "none"),
+    "flask_pool_recycle": ("true", "none"),
+    "eight_hours": ("false", "none"),
+    "pre_ping_expensive": ("true only for some causes", "one-statement requests behind a slow network"),
+}
+
+
+def claims_17(v: dict[str, Any]) -> None:
+    assert set(v["verdicts"]) == set(BLOG_VERDICTS), "one verdict per claim"
+    for claim, expected in BLOG_VERDICTS.items():
+        got = (v["verdicts"][claim], v["covers"][claim])
+        assert got == expected, f"claim {claim!r}: the run says {got}, the lesson says {expected}"
+    m = v["measured"]
+    assert m["recycle_twice_timeout"]["severity"] == "critical"  # the runbook agrees
+    assert m["new_session"]["same_scoped"] and m["new_session"]["new_session_code"] == 2006
+    assert m["flask_pool_recycle"]["ignored"] and m["eight_hours"]["default"] == 28800
+    assert 0.9 <= m["pre_ping_expensive"]["round_trips"] <= 1.1  # counted on the server
+    assert m["driver_codes"]["codes"] == {
+        f"{s} · {d}": code for s, code in (("idle", 2006), ("restart", 2013)) for d in DRIVERS
+    }
+
+
 #: What each lesson's text claims, asserted from its own recorded results. Every lesson but
 #: 00_start_here (which only shows the lab) has one; test_every_lesson_has_claims says so.
 CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -270,6 +303,7 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "13_beyond_pre_ping": claims_13,
     "14_matrix": claims_14,
     "15_drivers": claims_15,
+    "17_what_the_blogs_say": claims_17,
 }
 
 

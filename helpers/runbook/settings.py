@@ -271,7 +271,8 @@ def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
         add(
             "ok" if settings.pool_pre_ping else "critical",
             "pool_recycle vs wait_timeout",
-            f"pool_recycle={recycle:g}s ≥ wait_timeout={wait:g}s: connections die in the pool before recycle",
+            f"pool_recycle={recycle:g}s ≥ wait_timeout={wait:g}s: connections die in the pool before recycle"
+            " (the advice 'with a 30 s timeout, recycle every 60 s', tested: 17_what_the_blogs_say)",
             "02_pool_recycle",
         )
     elif recycle > margin_limit:
@@ -356,7 +357,7 @@ def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
             "07_packets_and_timeouts",
         )
     for item in settings.ignored:
-        add("warning", "ignored setting", item, "08_web_apps")
+        add("warning", "ignored setting", f"{item} (tested: 17_what_the_blogs_say)", "08_web_apps")
     for item in settings.unknown:
         add("info", "unknown option", f"{item!r} is not an engine option the check knows; not used", "")
     out = pd.DataFrame(rows, columns=FINDING_COLUMNS)
