@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -159,8 +160,40 @@ def _error_text(args: argparse.Namespace) -> str:
     return args.error or ""
 
 
+def _urls(args: argparse.Namespace) -> list[str]:
+    """The servers named on the command line and in ``--urls-file`` (one per line, # comments)."""
+    urls = list(args.url or [])
+    if args.urls_file:
+        try:
+            lines = Path(args.urls_file).read_text().splitlines()
+        except OSError as exc:
+            raise LabError(f"cannot read --urls-file {args.urls_file}: {exc.strerror}") from None
+        urls += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return urls
+
+
+def cmd_fleet(args: argparse.Namespace, urls: list[str], text: str) -> int:
+    """``doctor URL URL ...``: the error text read once, every server checked at once."""
+    fleet = runbook.check_fleet(urls, args.seconds, args.engine_options or None)
+    diagnosis = runbook.diagnose(None, text) if text.strip() else None
+    records = (diagnosis.records() if diagnosis else []) + fleet.records()
+    if args.json:
+        for record in records:
+            _out(json.dumps(record, default=str))
+        return 0
+    if diagnosis is not None:
+        _out(diagnosis.verdict + "\n")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 100):
+        _out(fleet.table[["server", "severity", "check", "detail"]].to_string(index=False))
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     text = _error_text(args)
+    urls = _urls(args)
+    if len(urls) > 1:
+        return cmd_fleet(args, urls, text)
+    args.url = urls[0] if urls else None
     if not args.url and not text.strip() and not args.engine_options:
         raise LabError("give an error text (--error, --error-file, --error -), a server URL, or both")
     if not args.url and args.engine_options:
@@ -197,8 +230,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_runbook(args: argparse.Namespace) -> int:
+    urls = _urls(args)
     page = runbook.render(
-        args.out, args.url or "", _error_text(args), args.engine_options or "", args.seconds
+        args.out,
+        urls[0] if urls else "",
+        _error_text(args),
+        args.engine_options or "",
+        args.seconds,
+        fleet=urls if len(urls) > 1 else (),
     )
     _out(f"runbook: {page}")
     return 0
@@ -256,7 +295,10 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", type=int, default=20)
     logs.set_defaults(func=cmd_logs)
     doc = sub.add_parser("doctor", help="the runbook: likely cause, evidence, fix and lesson (read-only)")
-    doc.add_argument("url", nargs="?", help="the server to check, mysql://user:password@host:port/db")
+    doc.add_argument(
+        "url", nargs="*", help="the server(s) to check, mysql://user:password@host:port/db; several: a fleet"
+    )
+    doc.add_argument("--urls-file", metavar="FILE", help="servers to check, one URL per line (a fleet)")
     source = doc.add_mutually_exclusive_group()
     source.add_argument("--error", metavar="TEXT", help="the error text; - reads it from standard input")
     source.add_argument("--error-file", metavar="FILE", help="a file with the traceback or log excerpt")
@@ -268,7 +310,8 @@ def parser() -> argparse.ArgumentParser:
     doc.add_argument("--json", action="store_true", help="one JSON object per line")
     doc.set_defaults(func=cmd_doctor)
     book = sub.add_parser("runbook", help="the runbook notebook, run and rendered to one HTML page")
-    book.add_argument("url", nargs="?", help="the server to check; default: the lab")
+    book.add_argument("url", nargs="*", help="the server(s) to check; default: the lab; several: a fleet")
+    book.add_argument("--urls-file", metavar="FILE", help="servers to check, one URL per line (a fleet)")
     source = book.add_mutually_exclusive_group()
     source.add_argument("--error", metavar="TEXT", help="the error text; - reads standard input")
     source.add_argument("--error-file", metavar="FILE")

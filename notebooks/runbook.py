@@ -15,6 +15,7 @@ url = ""  # mysql://user:password@host:port/db; empty: the lab's own server
 error_text = ""  # the traceback or log lines
 engine_options = ""  # create_engine kwargs, a Flask-SQLAlchemy config, or a URL with query arguments
 sample_seconds = 5.0  # how long to watch the server's counters
+fleet = []  # more servers to check at once (URLs without passwords: LAB_DOCTOR_PASSWORDS has them)
 
 # %%
 import helpers
@@ -48,14 +49,33 @@ report.sleeping_by_client()
 
 # %% [markdown]
 # ## Candidates and findings
-# Every candidate is a scenario the lab reproduces; `decide` is the question that tells it from the
-# next one. Findings check the settings and the server; `notebook` is the lesson that proves each.
+# A candidate is a scenario the lab reproduces (`reproduced`), or a cause the runbook knows that the
+# lab does not reproduce yet, with its fix from a primary source; `cause_class` says whether it is a
+# disconnect at all. `decide` is the question that tells it from the next one. Findings check the
+# settings and the server; `notebook` is the lesson that proves each.
 
 # %%
-diagnosis.candidates[["rank", "scenario", "score", "evidence", "decide"]].head(5)
+diagnosis.candidates[["rank", "scenario", "cause_class", "reproduced", "score", "evidence", "decide"]].head(5)
 
 # %%
 diagnosis.findings
+
+# %% [markdown]
+# ## The fleet
+# With more servers (`python -m helpers runbook URL URL ...`), each is checked at once, read-only, within
+# the sampling window plus 5 s: one row per server and finding, and what differs between them (a
+# `wait_timeout` that differs between replicas is a finding of its own). A server that does not
+# answer costs its own row.
+
+# %%
+if fleet:
+    fleet_report = runbook.check_fleet(
+        [url, *fleet] if url not in fleet else fleet, sample_seconds, engine_options or None
+    )
+    shown = fleet_report.table
+else:
+    shown = "one server: no fleet to compare"
+shown
 
 # %% [markdown]
 # **Takeaway.** The rank-1 cause is the place to start, not a proof: answer its `decide` question,

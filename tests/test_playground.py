@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,34 +123,39 @@ def test_verdict_wording() -> None:
     assert verdict(rows) == "pymysql: failed once with 2006 on “after idle”; the next checkout recovered"
 
 
-def cli(*args: str) -> subprocess.Popen[str]:
+def cli(*args: str, stderr: Any = subprocess.PIPE) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "helpers", "scenarios", "--json", *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True,
     )  # fmt: skip
 
 
-def test_two_processes_against_one_lab_are_serialized(lab: Lab, lab_env: dict[str, str]) -> None:
+def test_two_processes_against_one_lab_are_serialized(
+    lab: Lab, lab_env: dict[str, str], tmp_path: Path
+) -> None:
     """The new user's report: `--only idle` in one terminal, `--only restart --only idle` in
-    another, one lab. Each idle run must see its own 2006, not the other's restart (2013)."""
-    first = cli("--only", "idle", "--driver", "pymysql")
-    owner = runlock.lock_path(lab.backend.host, lab.backend.port).with_suffix(".owner")
-    for _ in range(200):  # until the first holds the lab (it idles now)
-        if owner.exists() and f"pid {first.pid}:" in owner.read_text():
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the first run never held the lab")
-    second = cli("--only", "restart", "--only", "idle", "--driver", "pymysql")
-    out1, err1 = first.communicate(timeout=120)
-    out2, err2 = second.communicate(timeout=120)
+    another, one lab. Each idle run must see its own 2006, not the other's restart (2013).
+    The test holds the lab until both runs have queued, so that they overlap however slowly
+    a loaded machine starts them; then each runs alone."""
+    b = lab.backend
+    logs = [tmp_path / "first.err", tmp_path / "second.err"]
+    with runlock.exclusive(b.host, b.port, "the test, until both have queued"):
+        with logs[0].open("w") as e1, logs[1].open("w") as e2:
+            first = cli("--only", "idle", "--driver", "pymysql", stderr=e1)
+            second = cli("--only", "restart", "--only", "idle", "--driver", "pymysql", stderr=e2)
+        queued = helpers.progress.wait_until(
+            lambda: all("queued" in log.read_text() for log in logs), timeout=120, desc="both runs queue"
+        )
+        assert queued, [log.read_text() for log in logs]
+    out1, _ = first.communicate(timeout=120)
+    out2, _ = second.communicate(timeout=120)
+    err1, err2 = (log.read_text() for log in logs)
     assert first.returncode == 0 and second.returncode == 0, err1 + err2
     for out in (out1, out2):
         idle = [
             r for r in map(json.loads, out.splitlines()) if r["scenario"] == "idle" and r["fix"] == "none"
         ]
         assert len(idle) == 1 and idle[0]["error_code"] == 2006, idle
-    assert "queued" in err2 and "scenario idle" in err2, err2
 
 
 def test_lock_is_held_per_server_and_reentrant(lab: Lab) -> None:

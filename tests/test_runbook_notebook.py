@@ -138,3 +138,19 @@ def test_scaled_options_scale_recycle_only() -> None:
 
     settings = AppSettings("create_engine keywords", {"pool_recycle": 3600.0, "pool_pre_ping": True})
     assert scaled_options(settings, 28800, 2) == {"pool_recycle": 0.25, "pool_pre_ping": True}
+
+
+def test_runbook_page_shows_the_fleet(lab: Lab, tmp_path: Path) -> None:
+    from helpers.backends.local import free_port
+
+    url = account(lab, "doctor", "PROCESS").render_as_string(hide_password=False)
+    dead_port = free_port()
+    dead = f"mysql://doctor:{SECRET}@127.0.0.1:{dead_port}/app"
+    try:
+        page = render(tmp_path, url=url, sample_seconds=1, fleet=[url, dead])
+    finally:
+        lab.sql("DROP USER IF EXISTS 'doctor'@'127.0.0.1'")
+    html, executed = page.read_text(), (tmp_path / "runbook.ipynb").read_text()
+    assert not leaks(html) and not leaks(executed), "a fleet password reached the page"
+    assert "cannot check" in html and f"127.0.0.1:{dead_port}" in html  # the dead one: a row of its own
+    assert f"127.0.0.1:{lab.backend.port}" in html and "wait_timeout" in html

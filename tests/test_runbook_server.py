@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import URL, text
 
 from helpers import Lab, LabError
+from helpers.backends.local import free_port
 from helpers.runbook import check_server, diagnose, parse_settings
 
 from .conftest import REPO
@@ -227,7 +228,9 @@ def test_doctor_reads_a_5_mb_log(tmp_path) -> None:  # type: ignore[no-untyped-d
     start = time.monotonic()
     result = run_cli("doctor", "--error-file", str(log), "--json")
     assert result.returncode == 0, result.stderr.decode()
-    assert '"scenario": "idle"' in result.stdout.decode().splitlines()[0]
+    records = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert records[0]["kind"] == "reading" and records[0]["decided_by"] == "server log: timeout reading"
+    assert next(r for r in records if r["kind"] == "cause")["scenario"] == "idle"
     assert time.monotonic() - start < 30  # it reads the log once (about 2 s here); slack for load
 
 
@@ -262,3 +265,84 @@ def test_the_password_can_come_from_the_environment(
         check_server(bare, sample_seconds=0)
     monkeypatch.setenv("LAB_DOCTOR_PASSWORD", SECRET)
     assert check_server(bare, sample_seconds=0).version
+
+
+@pytest.fixture
+def second_lab(tmp_path) -> Iterator[Lab]:  # type: ignore[no-untyped-def]
+    """A second server of the lab's own, for the fleet (stopped at the end)."""
+    from helpers import LabConfig
+
+    other = Lab.start(LabConfig(backend="local", home=tmp_path / "second"))
+    try:
+        yield other
+    finally:
+        other.stop(volumes=True)
+
+
+def general_log(lab: Lab, user: str) -> list[str]:
+    logged = lab.sql(
+        "SELECT command_type, CONVERT(argument USING utf8mb4) AS argument FROM mysql.general_log "
+        f"WHERE user_host LIKE '{user}[%'"
+    )
+    return logged[logged["command_type"] == "Query"]["argument"].tolist()
+
+
+@pytest.mark.server
+def test_a_fleet_is_checked_at_once_read_only_and_says_what_differs(lab: Lab, second_lab: Lab) -> None:
+    from helpers.runbook import check_fleet
+
+    urls = [account(server, "doctor", "PROCESS") for server in (lab, second_lab)]
+    dead = URL.create("mysql", username="doctor", password=SECRET, host="127.0.0.1", port=free_port())
+    wrong = urls[1].set(password="not-the-password")
+    for server in (lab, second_lab):
+        server.sql("TRUNCATE TABLE mysql.general_log")
+    try:
+        with (
+            lab.globals(log_output="TABLE", general_log=1),
+            second_lab.globals(log_output="TABLE", general_log=1, wait_timeout=600),
+        ):
+            start = time.monotonic()
+            fleet = check_fleet(
+                [*(u.render_as_string(hide_password=False) for u in (*urls, dead, wrong))], 1.0
+            )
+            took = time.monotonic() - start
+            logged = [general_log(server, "doctor") for server in (lab, second_lab)]
+    finally:
+        for server in (lab, second_lab):
+            server.sql("DROP USER IF EXISTS 'doctor'@'127.0.0.1'")
+    assert took <= 1.0 + 5, took  # the window plus the fleet's bound of 5 s
+    table = fleet.table
+    servers = [str(u.render_as_string(hide_password=True)) for u in urls]
+    for name in servers:  # both servers' own findings
+        assert (table[table["server"] == name]["check"] == "wait_timeout").any(), table.to_string()
+    differs = table[table["check"] == "wait_timeout differs between servers"]
+    assert len(differs) == 1 and "600" in differs["detail"].iloc[0], table.to_string()
+    bad = table[table["check"] == "cannot check"]  # a dead port and a wrong password: a row each
+    assert len(bad) == 2 and bad["detail"].str.contains("cannot connect").all(), bad.to_string()
+    for queries in logged:  # read-only on both, as the general log saw it
+        assert queries and [q for q in queries if not READ_ONLY.match(q)] == [], queries
+    assert not leaks(table.to_string()) and not leaks(json.dumps(fleet.records(), default=str))
+
+
+def test_field_texts_the_doctor_reads() -> None:
+    """Texts from the field (tests/data/public_errors.jsonl has their sources): what the doctor
+    says of each, from the CLI, with no server: the class, the errno's fact, the rank-1 cause."""
+    cases = [
+        ("(2013, 'Lost connection to MySQL server during query "
+         "([WinError 10054] 远程主机强迫关闭了一个现有的连接。)')", "gone", "ECONNRESET", "restart"),
+        ("pymysql.err.OperationalError: (2013, 'Lost connection to MySQL server during query "
+         "([Errno 110] Connection timed out)')", "gone", "ETIMEDOUT", "lb_silent_drop"),
+        ("pymysql.err.OperationalError: (1969, "
+         "'Query execution was interrupted (max_statement_time exceeded)')", "not_disconnect", None,
+         "max_statement_time"),
+        ("ERROR 1047 (08S01): WSREP has not yet prepared node for application use", "refused", None,
+         "galera_not_ready"),
+    ]  # fmt: skip
+    for error, kind, fact, cause in cases:
+        result = run_cli("doctor", "--json", "--error", error)
+        assert result.returncode == 0, result.stderr.decode()
+        records = [json.loads(line) for line in result.stdout.decode().splitlines()]
+        reading, first = records[0], next(r for r in records if r["kind"] == "cause")
+        assert reading["kind"] == "reading" and reading["class"] == kind, records[:2]
+        assert fact is None or fact in [t["fact"] for t in reading["transport"]], reading
+        assert first["scenario"] == cause and first["reproduced"] == (kind == "gone"), first

@@ -8,6 +8,7 @@ the likely cause, the evidence, the fix and the lesson that proves it out.
                   the application's engine settings: static findings, and a scaled replay
                   through the lab's scenarios
 ``diagnose``      all of it at once (``python -m helpers doctor``)
+``check_fleet``   several servers at once, with what differs between them (``doctor URL URL``)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from .causes import CAUSES, Cause
 from .classify import FACT_RULES, SIGNATURES, classify
 from .doctor import Diagnosis, diagnose
+from .fleet import Fleet, check_fleet
 from .report import render, verdict_markdown
 from .server import ServerReport, check_server, safe_url
 from .settings import AppSettings, ServerFacts, check_settings, parse_settings, replay
@@ -26,8 +28,10 @@ __all__ = [
     "AppSettings",
     "Cause",
     "Diagnosis",
+    "Fleet",
     "ServerFacts",
     "ServerReport",
+    "check_fleet",
     "check_server",
     "check_settings",
     "classify",

@@ -27,6 +27,17 @@ import pandas as pd
 
 from .causes import CAUSES
 from .settings import RECYCLE_MARGIN
+from .taxonomy import (
+    CANNOT_CONNECT,
+    FOLLOW_ON,
+    GONE,
+    KNOWN_CAUSES,
+    NOT_DISCONNECT,
+    PRECEDENCE,
+    REFUSED,
+    Reading,
+    transport_facts,
+)
 
 #: Pasted text beyond this many characters is not read (a 5 MB log is cut to its last part).
 MAX_TEXT = 1_000_000
@@ -34,20 +45,37 @@ MAX_TEXT = 1_000_000
 
 @dataclass(frozen=True)
 class Signature:
-    """One thing real systems print, and the causes it points to."""
+    """One thing real systems print, and the causes it points to. ``kind`` is the class it puts
+    a text in (:mod:`~helpers.runbook.taxonomy`; None: it names no error, only where it ran),
+    ``what`` what it is, ``first`` the error to look for behind a follow-on, and ``unless`` a
+    wording that means another error printed the same code."""
 
     label: str
     pattern: str
     weights: Mapping[str, float]
     source: str = ""
+    kind: str | None = None
+    what: str = ""
+    first: str = ""
+    unless: str = ""
 
     def compiled(self) -> re.Pattern[str]:
         return _compile(self.pattern)
+
+    def matches(self, text: str) -> list[re.Match[str]]:
+        if self.unless and _compile(self.unless).search(text):
+            return []
+        return list(self.compiled().finditer(text))
 
 
 @functools.cache
 def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
+
+
+def _code(number: int) -> str:
+    """A MySQL code as drivers print it: ``(1969, ``, ``1969 (HY000)``, ``Error 1969:``, ``[1969]``."""
+    return rf"(?:\(\s*|\[|\b(?:error|errno)\s*:?\s*){number}\b|\b{number}\s*(?:\(\w{{5}}\)|,\s*u?['\"]|:)"
 
 
 GONE_AWAY = {
@@ -75,19 +103,26 @@ LOST_DURING_QUERY = {
     "lb_silent_drop": 1.5,
     "fork": 0.5,
 }
+SESSION_FOLLOW_ON = (
+    "the first error in that Session, a request or more before (often a 2006 or 2013): its cause is "
+    "the cause; then end every Session with its request (08_web_apps)"
+)
 
 # fmt: off
 SIGNATURES: tuple[Signature, ...] = (
-    # -- the client codes, in every driver's wording --------------------------------------
-    Signature("2006 server has gone away", r"\b2006\b\s*(?:,|\(HY000\)|:)|server has gone away", GONE_AWAY,
+    # -- (a) the connection is gone, in every driver's wording ------------------------------
+    Signature("2006 server has gone away", _code(2006) + r"|server has gone away", GONE_AWAY,
               "CR_SERVER_GONE_ERROR: PyMySQL, libmysqlclient ('MySQL server has gone away'); "
-              "MariaDB Connector/C and Connector/Python ('Server has gone away')"),
-    Signature("4031 disconnected for inactivity", r"\b4031\b|disconnected by the server because of inactivity",
+              "MariaDB Connector/C and Connector/Python ('Server has gone away')",
+              GONE, "the client found the connection closed when it wrote"),
+    Signature("4031 disconnected for inactivity", _code(4031) + r"|disconnected by the server because of inactivity",
               {"idle": 6, "long_work": 3, "keepalive": 2, "recycle_margin": 1.5},
-              "MySQL 8.0.24+ ER_CLIENT_INTERACTION_TIMEOUT"),
+              "MySQL 8.0.24+ ER_CLIENT_INTERACTION_TIMEOUT",
+              GONE, "MySQL 8 told the client it closed an idle connection"),
     Signature("2013 lost connection during query",
-              r"\b2013\b\s*(?:,|\(HY000\)|:)|Lost connection to (?:MySQL )?server during query", LOST_DURING_QUERY,
-              "CR_SERVER_LOST: PyMySQL, libmysqlclient, Connector/C ('Lost connection to server during query')"),
+              _code(2013) + r"|Lost connection to (?:MySQL )?server during query", LOST_DURING_QUERY,
+              "CR_SERVER_LOST: PyMySQL, libmysqlclient, Connector/C ('Lost connection to server during query')",
+              GONE, "the connection was lost while a statement waited for its answer"),
     Signature("client timed out", r"\(timed out\)|(?<!connection )\btimed out\b|socket\.timeout|\bTimeoutError\(",
               {"read_timeout": 5, "paused_server": 3, "lb_silent_drop": 3},
               "PyMySQL appends the socket's '(timed out)'; mysql-connector-python 'timed out'"),
@@ -95,31 +130,34 @@ SIGNATURES: tuple[Signature, ...] = (
               r"(?m)(?:^|\s|\.)TimeoutError(?:\(\)|:)?\s*$|asyncio[/\\]timeouts\.py|\bwait_for\b",
               {"read_timeout": 4, "paused_server": 3, "lb_silent_drop": 3},
               "asyncio.timeout() or wait_for() around an await: aiomysql has no read timeout; "
-              "the TimeoutError has no code and no text"),
-    Signature("socket closed under a write or read",
-              r"BrokenPipeError|Broken pipe|ConnectionAbortedError|WinError 1005[34]|ConnectionResetError"
-              r"|Connection reset by peer",
-              {"idle": 2, "lb_reset": 2, "long_work": 1, "restart": 1, "kill_idle": 0.5},
-              "the OS error inside the driver's message: the server had closed the socket"),
+              "the TimeoutError has no code and no text", GONE, "the app's own timeout cancelled the await",
+              unless=r"QueuePool limit"),
+    Signature("mysql-connector-python read timeout", r"ReadTimeoutError|WriteTimeoutError", {"read_timeout": 4},
+              "mysql-connector-python raises its read_timeout as ReadTimeoutError (errno 3024)",
+              GONE, "mysql-connector-python's own read_timeout ended the statement and closed the connection"),
     Signature("stream ended early", r"IncompleteReadError|0 bytes read on a total of",
-              {"idle": 2, "restart": 2}, "asyncio drivers (aiomysql, asyncmy) on a closed socket"),
-    Signature("the network stopped answering", r"Errno 110\]|ETIMEDOUT|Connection timed out(?!, timeout)",
-              {"paused_server": 4, "lb_silent_drop": 3.5, "read_timeout": 1},
-              "the kernel gave up retransmitting: peer unreachable (or a device forgot the flow)"),
-    Signature("lost during connect", r"reading (?:initial|authorization) (?:communication )?packet",
-              {"paused_server": 2.5, "restart": 2}, "CR_SERVER_LOST during the handshake"),
+              {"idle": 2, "restart": 2}, "asyncio drivers (aiomysql, asyncmy) on a closed socket",
+              GONE, "the socket closed under an async driver's read"),
     Signature("2055 lost connection, system error",
-              r"\b2055\b|Lost connection to (?:MySQL )?server at '[^']*', system error",
+              _code(2055) + r"|Lost connection to (?:MySQL )?server at '[^']*', system error",
               {"idle": 2.5, "restart": 2, "kill_idle": 1.5, "long_work": 1.5},
-              "CR_SERVER_LOST_EXTENDED: mysql-connector-python on a closed socket"),
-    Signature("connection not available", r"MySQL Connection not available|Connection is not available",
-              {"idle": 2, "restart": 1.5, "kill_idle": 1}, "mysql-connector-python OperationalError"),
-    Signature("2003 cannot connect", r"\b2003\b\s*(?:,|\(HY000\)|:)|Can't connect to (?:MySQL )?server",
-              {"restart": 3, "paused_server": 1.5}, "CR_CONN_HOST_ERROR: the server is down or restarting"),
-    Signature("2014 commands out of sync", r"\b2014\b\s*(?:,|\(HY000\)|:)|Commands? out of sync",
-              {"fork": 6}, "CR_COMMANDS_OUT_OF_SYNC: two users of one connection"),
-    Signature("packet sequence number wrong", r"Packet sequence number wrong", {"fork": 6},
-              "PyMySQL InternalError when two processes read one socket"),
+              "CR_SERVER_LOST_EXTENDED: mysql-connector-python on a closed socket",
+              GONE, "mysql-connector-python found the connection closed"),
+    Signature("connection not available",
+              r"MySQL Connection not available|Connection is not available|The server closed the connection"
+              r"|Detected a broken connection during query|Failed to read the result set",
+              {"idle": 2, "restart": 1.5, "kill_idle": 1},
+              "mysql-connector-python OperationalError; mysqljs, ProxySQL and MySqlConnector wordings",
+              GONE, "the driver or proxy found the connection closed"),
+    Signature("2014 commands out of sync", _code(2014) + r"|Commands? out of sync",
+              {"fork": 6, "cancelled": 2}, "CR_COMMANDS_OUT_OF_SYNC: two users of one connection",
+              GONE, "two users of one connection, or a cancelled read, left it out of step"),
+    Signature("packet sequence number wrong", r"Packet sequence number wrong",
+              {"fork": 5, "cancelled": 3}, "PyMySQL InternalError when two processes read one socket",
+              GONE, "the client and the server no longer agree where the conversation is"),
+    Signature("sequence got 0: MySQL 8's goodbye", r"Packet sequence number wrong - got 0 expected 1",
+              {"idle": 6, "fork": -3, "cancelled": -2},
+              "an old aiomysql or PyMySQL reading MySQL 8.0.24+'s 4031 packet (sqlalchemy #7586)"),
     Signature("garbled reply, mysql-connector-python",
               r"Unread result found|Failed parsing column information|bytearray index out of range"
               r"|invalid literal for int\(\) with base",
@@ -127,28 +165,103 @@ SIGNATURES: tuple[Signature, ...] = (
               "mysql-connector-python when two processes read one socket, or on a connection its "
               "own read timeout closed"),
     Signature("result closed under the reader", r"ResourceClosedError|This result object does not return rows",
-              {"fork": 3}, "SQLAlchemy, when another process consumed the result"),
+              {"fork": 3}, "SQLAlchemy, when another process consumed the result", GONE,
+              "another user of the same connection consumed the result: the connection is shared"),
     Signature("interface error on a closed connection", r"InterfaceError\W+\(0, ''\)|\bAlready closed\b",
               {"idle": 2, "fork": 1.5, "flask_scoped_session": 1},
-              "PyMySQL on a connection it closed after an earlier error"),
+              "PyMySQL on a connection it closed after an earlier error", GONE, "the driver had closed the connection"),
     Signature("1153 packet too large",
               r"\b(?:1153|2020)\b\s*(?:,|\(\w+\)|:)|packet bigger than .?max_allowed_packet",
-              {"max_allowed_packet": 8}, "ER_NET_PACKET_TOO_LARGE (server), CR_NET_PACKET_TOO_LARGE (client)"),
+              {"max_allowed_packet": 8}, "ER_NET_PACKET_TOO_LARGE (server), CR_NET_PACKET_TOO_LARGE (client)",
+              GONE, "the server refused a packet above max_allowed_packet and closed the connection"),
     Signature("a large value in the statement", r"characters truncated\)|\[parameters: [^\n]{3000}",
               {"max_allowed_packet": 7}, "SQLAlchemy truncates long parameters in its message"),
-    Signature("1927 connection was killed", r"\b1927\b\s*(?:,|\(\w+\)|:)|Connection was killed",
-              {"kill_idle": 3, "kill_mid_query": 3, "idle_transaction": 1.5}, "MariaDB ER_CONNECTION_KILLED"),
-    Signature("1317 query interrupted", r"\b1317\b\s*(?:,|\(\w+\)|:)|Query execution was interrupted",
-              {"kill_mid_query": 6}, "ER_QUERY_INTERRUPTED: KILL QUERY or max_statement_time"),
-    Signature("1040 too many connections", r"\b1040\b\s*(?:,|\(\w+\)|:)|Too many connections",
-              {"pool_exhaustion": 3}, "ER_CON_COUNT_ERROR: pools × workers above max_connections"),
-    # -- SQLAlchemy ---------------------------------------------------------------------------
+    Signature("1927 connection was killed", _code(1927) + r"|Connection was killed",
+              {"kill_idle": 3, "kill_mid_query": 3, "idle_transaction": 1.5}, "MariaDB ER_CONNECTION_KILLED",
+              GONE, "MariaDB killed the connection"),
+    Signature("TLS peer closed", r"unexpected eof while reading|UNEXPECTED_EOF_WHILE_READING",
+              {"tls": 4, "idle": 1.5, "restart": 1},
+              "OpenSSL 3: the TLS peer closed without close_notify (a close or a reset under TLS)",
+              GONE, "the TLS connection was closed by its peer"),
+    # -- (b) a live connection refused the statement ----------------------------------------
+    Signature("1047 WSREP not ready", _code(1047) + r"|WSREP has not yet prepared node",
+              {"galera_not_ready": 8}, "Galera ER_UNKNOWN_COM_ERROR from a node outside the primary component",
+              REFUSED, "a Galera node outside the primary component refuses statements on a live socket"),
+    Signature("1290 read-only", _code(1290) + r"|running with the --(?:super-)?read-only option",
+              {"read_only": 8}, "ER_OPTION_PREVENTS_STATEMENT", REFUSED,
+              "the server is read-only: a demoted writer, or a replica"),
+    Signature("1213 with Galera", r"wsrep aborted transaction|wsrep|galera",
+              {"certification_conflict": 4}, "a cluster's context around a 1213", REFUSED,
+              "Galera's certification aborted a transaction that conflicted with another node's",
+              unless=r"^(?![\s\S]*(?:" + _code(1213) + r"|Deadlock))"),
+    Signature("3100 replication hook", _code(3100) + r"|Error on observer while running replication hook",
+              {"read_only": 3, "certification_conflict": 2}, "MySQL Group Replication", REFUSED,
+              "MySQL Group Replication refused the commit"),
+    Signature("ProxySQL: no backend", r"Max connect timeout reached while reaching hostgroup",
+              {"proxy_no_backend": 8}, "ProxySQL 9001", REFUSED, "ProxySQL found no usable server in the hostgroup"),
+    # -- (c) not a disconnect ---------------------------------------------------------------
+    Signature("1969 max_statement_time", _code(1969) + r"|max_statement_time exceeded",
+              {"max_statement_time": 12}, "MariaDB ER_STATEMENT_TIMEOUT", NOT_DISCONNECT,
+              "MariaDB's max_statement_time ended the statement; the connection is alive"),
+    Signature("3024 max_execution_time (server)", _code(3024) + r"|maximum statement execution time exceeded",
+              {"max_execution_time": 12}, "MySQL ER_QUERY_TIMEOUT, from the server (not mysql-connector's own)",
+              NOT_DISCONNECT, "MySQL's max_execution_time ended the SELECT; the connection is alive",
+              unless=r"ReadTimeoutError|WriteTimeoutError"),
+    Signature("1317 query interrupted",
+              _code(1317) + r"|ER_QUERY_INTERRUPTED|Query execution was interrupted(?!, maximum| \(max_statement)",
+              {"kill_query": 10}, "ER_QUERY_INTERRUPTED: KILL QUERY", NOT_DISCONNECT,
+              "KILL QUERY stopped the statement; the connection is alive"),
+    Signature("1205 lock wait timeout", _code(1205) + r"|Lock wait timeout exceeded",
+              {"lock_wait_timeout": 10}, "ER_LOCK_WAIT_TIMEOUT", NOT_DISCONNECT,
+              "the statement waited longer than innodb_lock_wait_timeout for a row lock"),
+    Signature("1213 deadlock", _code(1213) + r"|Deadlock found when trying to get lock|\bDeadlock:",
+              {"deadlock": 8, "certification_conflict": 3}, "ER_LOCK_DEADLOCK", NOT_DISCONNECT,
+              "the transaction was rolled back as a deadlock victim (with Galera: a certification conflict)"),
+    # -- (d) cannot connect -----------------------------------------------------------------
+    Signature("1040 too many connections", _code(1040) + r"|Too many connections|ny connections'",
+              {"too_many_connections": 8, "pool_exhaustion": 3},
+              "ER_CON_COUNT_ERROR: pools × workers above max_connections", CANNOT_CONNECT,
+              "the server is at max_connections"),
+    Signature("1129 host blocked",
+              _code(1129) + r"|is blocked because of many connection errors|HOST_IS_BLOCKED",
+              {"host_blocked": 12}, "ER_HOST_IS_BLOCKED", CANNOT_CONNECT,
+              "the server blocks the client's host after max_connect_errors failed handshakes"),
+    Signature("1045 access denied", _code(1045) + r"|Access denied for user", {"access_denied": 12},
+              "ER_ACCESS_DENIED_ERROR", CANNOT_CONNECT, "the login was refused"),
+    Signature("2003 cannot connect",
+              _code(2003) + r"|" + _code(2002) + r"|Can't connect to (?:local )?(?:MySQL )?server"
+              r"|Couldn't connect to server|Unable to connect to any of the specified MySQL hosts",
+              {"cannot_connect": 5, "restart": 3, "paused_server": 1.5},
+              "CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR: the server is down, restarting or unreachable",
+              CANNOT_CONNECT, "nothing answered at the address (or the socket)"),
+    Signature("lost during connect",
+              r"Lost connection to (?:MySQL )?server at '(?:reading|waiting for) (?:initial|authorization|final)",
+              {"cannot_connect": 4, "paused_server": 2.5, "restart": 2}, "CR_SERVER_LOST during the handshake",
+              CANNOT_CONNECT, "the connection was lost while it was being made (a proxy, or a server at its limit)"),
+    Signature("2026 TLS handshake", _code(2026) + r"|SSL connection error|SSL is required", {"tls": 8},
+              "CR_SSL_CONNECTION_ERROR", CANNOT_CONNECT, "the TLS handshake failed"),
+    # -- follow-ons: raised because of an earlier error -------------------------------------
     Signature("Session needs a rollback",
               r"PendingRollbackError|Can't reconnect until invalid (?:savepoint )?transaction is rolled back"
               r"|transaction has been rolled back due to a previous exception",
-              {"flask_scoped_session": 3.5, "fastapi_session": 3, "idle_transaction": 2.5}, "SQLAlchemy 1.4 / 2.x"),
+              {"flask_scoped_session": 3.5, "fastapi_session": 3, "idle_transaction": 2.5}, "SQLAlchemy 1.4 / 2.x",
+              FOLLOW_ON, "the Session was not rolled back after an earlier error", SESSION_FOLLOW_ON),
     Signature("pool exhausted", r"QueuePool limit of size \d+ overflow -?\d+ reached", {"pool_exhaustion": 8},
-              "SQLAlchemy TimeoutError"),
+              "SQLAlchemy TimeoutError", FOLLOW_ON, "every connection was checked out for pool_timeout seconds",
+              "what holds the connections: Sessions never closed or removed, or long requests "
+              "(engine.pool.status(); 08_web_apps)"),
+    Signature("async garbage collector", r"garbage collector is trying to clean up",
+              {"cancelled": 4, "fastapi_session": 1.5}, "SQLAlchemy's pool on an async driver", FOLLOW_ON,
+              "an async connection was never returned to its pool",
+              "an AsyncSession or connection not closed, or a task cancelled while it held one "
+              "(a CancelledError earlier in the log)"),
+    Signature("Exception during reset", r"Exception during reset or similar",
+              {"cancelled": 2, "idle": 1, "fork": 1}, "SQLAlchemy's pool, returning a connection", FOLLOW_ON,
+              "the pool could not roll back a returned connection",
+              "the error inside it (the connection was already gone: a 2006/2013, or a CancelledError)"),
+    Signature("a cancelled task", r"CancelledError", {"cancelled": 4}, "asyncio", None,
+              "the task was cancelled while it awaited the driver"),
+    # -- SQLAlchemy ---------------------------------------------------------------------------
     Signature("error during COMMIT", r"\[SQL: COMMIT\]|\bdo_commit\b|\.commit\(\)|, in commit\b",
               {"commit_in_doubt": 3}, "traceback through commit()"),
     Signature("streamed result", r"SSCursor|SSDictCursor|stream_results|yield_per|server_side_cursors",
@@ -156,12 +269,20 @@ SIGNATURES: tuple[Signature, ...] = (
     # -- the server's error log ---------------------------------------------------------------
     Signature("server log: timeout reading", r"Got timeout reading communication packets",
               {"idle": 4, "long_work": 3, "keepalive": 2, "recycle_margin": 1.5, "idle_transaction": 1},
-              "MariaDB/MySQL 'Aborted connection' line: wait_timeout passed"),
+              "MariaDB/MySQL 'Aborted connection' line: wait_timeout passed",
+              GONE, "the server closed a connection idle past wait_timeout (the client had sent nothing)"),
     Signature("server log: error reading", r"Got an error reading communication packets",
-              {"read_timeout": 2, "fork": 2, "commit_in_doubt": 1.5, "paused_server": 1.5},
-              "'Aborted connection' line: the client went away without COM_QUIT"),
+              {"fork": 2, "lb_reset": 2, "kill_idle": 1, "commit_in_doubt": 1.5, "read_timeout": 1.5},
+              "'Aborted connection' line: the client went away without COM_QUIT",
+              GONE, "the client's side went away without COM_QUIT: a killed or exited worker, a reset by the "
+              "network, a read timeout that gave up; not wait_timeout (that line says 'Got timeout reading')"),
     Signature("server log: writing", r"Got (?:an error|timeout) writing communication packets",
-              {"net_write_timeout": 5}, "'Aborted connection' line: net_write_timeout passed"),
+              {"net_write_timeout": 5}, "'Aborted connection' line: net_write_timeout passed",
+              GONE, "the server gave up writing to a client that did not read"),
+    Signature("server log: no authentication", r"closed normally without authentication|user: 'unauthenticated'",
+              {"cannot_connect": 3, "tls": 2}, "'Aborted connection' line of a handshake that never finished",
+              CANNOT_CONNECT, "a client opened a connection and left before logging in (a TCP health check, a TLS "
+              "mismatch)"),
     Signature("server log: killed", r"\bKILL(?: CONNECTION| QUERY)?\s+\d+|killed by", {"kill_idle": 2, "kill_mid_query": 2},
               "general log or audit line"),
     # -- where it ran -------------------------------------------------------------------------
@@ -172,7 +293,9 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("FastAPI", r"fastapi|starlette", {"fastapi_session": 2.5}, "frames in the traceback"),
     Signature("scoped_session", r"scoped_session", {"flask_scoped_session": 1.5, "pool_exhaustion": 1}, ""),
     Signature("a forking worker", r"celery|billiard|gunicorn|uwsgi|multiprocessing|os\.fork|ForkPoolWorker|--preload",
-              {"fork": 1}, "frames or process names of prefork servers"),
+              {"fork": 2}, "frames or process names of prefork servers"),
+    Signature("a load balancer in the path", r"haproxy|\bELB\b|load.?balancer|\bNAT\b|proxysql|MySQL_Session\.cpp",
+              {"lb_reset": 1.5, "lb_silent_drop": 1.5}, "a device between app and server, named in the text"),
     Signature("interactive_timeout", r"interactive_timeout|CLIENT[._]INTERACTIVE|client_flag",
               {"interactive_timeout": 3}, ""),
     Signature("idle transaction timeout", r"idle_(?:write_|readonly_)?transaction_timeout",
@@ -319,7 +442,25 @@ FACT_RULES: tuple[FactRule, ...] = (
     FactRule("the connection was killed", _flag("killed"), {"kill_idle": 3, "kill_mid_query": 3}),
 )
 
-CANDIDATE_COLUMNS = ["rank", "scenario", "score", "summary", "evidence", "fix", "notebook", "decide"]
+CANDIDATE_COLUMNS = [
+    "rank",
+    "scenario",
+    "score",
+    "cause_class",
+    "reproduced",
+    "summary",
+    "evidence",
+    "fix",
+    "notebook",
+    "decide",
+]
+#: The class of each cause the runbook can name: the lab's scenarios are disconnects, but for
+#: the one whose error is a follow-on (the pool's limit); the known causes say their own.
+CAUSE_KINDS: dict[str, str] = {
+    **{name: GONE for name in CAUSES},
+    "pool_exhaustion": FOLLOW_ON,
+    **{key: c.kind for key, c in KNOWN_CAUSES.items()},
+}
 
 
 def normalize_text(text: str | bytes | None) -> str:
@@ -340,6 +481,22 @@ class _Tally:
     evidence: list[str] = field(default_factory=list)
 
 
+def read(text: str | bytes | None) -> Reading:
+    """What ``text`` says before any cause: its class (the signature of the highest
+    :data:`~helpers.runbook.taxonomy.PRECEDENCE` that matched), what that error is, the network
+    facts its errnos state, and for each follow-on the first error to look for."""
+    body = normalize_text(text)
+    matched = [sig for sig in SIGNATURES if sig.kind and sig.matches(body)]
+    transport = [(t.fact, t.reason) for t in transport_facts(body)]
+    follow = [(sig.label, sig.first) for sig in matched if sig.kind == FOLLOW_ON]
+    if not matched:
+        if transport:  # a socket error under the driver, with no code of its own
+            return Reading(GONE, transport[0][0], "a socket error under the driver", transport, follow)
+        return Reading(None, None, "", transport, follow)
+    top = min(matched, key=lambda sig: PRECEDENCE.index(str(sig.kind)))
+    return Reading(top.kind, top.label, top.what, transport, follow)
+
+
 def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Rank the causes that ``text`` (and ``facts``) point to; one row per candidate.
 
@@ -348,25 +505,36 @@ def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = No
     ``request_seconds``, ``idle_seconds``, ``large_statement``, ``framework`` (``flask``,
     ``flask_sqlalchemy``, ``fastapi``), ``streaming``, ``forked``, ``hung`` (requests
     waited without an answer), ``network_device`` (a load balancer, NAT or firewall sits
-    between the app and the server) and the server check's ``aborted_clients_delta``,
-    ``sleeping_near_timeout``, ``uptime``.
-    Columns: rank, scenario, score, summary, evidence, fix, notebook, decide.
-    Nothing matched: an empty frame.
+    between the app and the server), ``cluster`` (Galera or another cluster) and the server
+    check's ``aborted_clients_delta``, ``sleeping_near_timeout``, ``uptime``.
+
+    A candidate is a lab scenario (``reproduced``) or a cause the runbook knows that no
+    scenario reproduces yet (:data:`~helpers.runbook.taxonomy.KNOWN_CAUSES`). Where the text
+    is not a disconnect (a refusal, a statement-level error, a failed connect), the causes of
+    its class rank first. Columns: rank, scenario, score, cause_class, reproduced, summary, evidence,
+    fix, notebook, decide. Nothing matched: an empty frame.
     """
     body = normalize_text(text)
     facts = facts or {}
     tally: dict[str, _Tally] = {}
+
+    def add(name: str, weight: float, evidence: str) -> None:
+        entry = tally.setdefault(name, _Tally())
+        entry.score += weight
+        entry.evidence.append(evidence)
+
     for sig in SIGNATURES:
-        hits = list(sig.compiled().finditer(body))
+        hits = sig.matches(body)
         if not hits:
             continue
         first = hits[0].group(0).strip()
         shown = first if len(first) <= 60 else first[:57] + "..."
         count = f" ×{len(hits)}" if len(hits) > 1 else ""
         for name, weight in sig.weights.items():
-            entry = tally.setdefault(name, _Tally())
-            entry.score += weight
-            entry.evidence.append(f"{sig.label}: “{shown}”{count}")
+            add(name, weight, f"{sig.label}: “{shown}”{count}")
+    for t in transport_facts(body):
+        for name, weight in t.weights.items():
+            add(name, weight, f"{t.fact}: {t.reason}")
     for rule in FACT_RULES:
         try:
             applies = rule.applies(facts)
@@ -374,24 +542,30 @@ def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = No
             applies = False
         if applies:
             for name, weight in rule.weights.items():
-                entry = tally.setdefault(name, _Tally())
-                entry.score += weight
-                entry.evidence.append(rule.label)
-    order = list(CAUSES)
-    ranked = sorted(tally.items(), key=lambda item: (-item[1].score, order.index(item[0])))
+                add(name, weight, rule.label)
+    kind = read(body).kind
+    order = [*CAUSES, *KNOWN_CAUSES]
+    first_class = kind if kind in (REFUSED, NOT_DISCONNECT, CANNOT_CONNECT) else None
+    ranked = sorted(
+        ((name, entry) for name, entry in tally.items() if entry.score > 0),
+        key=lambda item: (CAUSE_KINDS[item[0]] != first_class, -item[1].score, order.index(item[0])),
+    )
     rows = []
     for rank, (name, entry) in enumerate(ranked, start=1):
-        cause = CAUSES[name]
+        cause = CAUSES.get(name)
+        known = KNOWN_CAUSES.get(name)
         rows.append(
             {
                 "rank": rank,
                 "scenario": name,
                 "score": round(entry.score, 2),
-                "summary": cause.summary,
+                "cause_class": CAUSE_KINDS[name],
+                "reproduced": cause is not None,
+                "summary": cause.summary if cause else known.summary if known else "",
                 "evidence": "; ".join(entry.evidence),
-                "fix": cause.fix,
-                "notebook": cause.notebook,
-                "decide": cause.decide,
+                "fix": cause.fix if cause else f"{known.fix} (source: {known.source})" if known else "",
+                "notebook": cause.notebook if cause else "none yet: the lab does not reproduce this cause",
+                "decide": cause.decide if cause else "",
             }
         )
     return pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)

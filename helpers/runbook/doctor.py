@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import URL
 
-from .classify import CANDIDATE_COLUMNS, classify, normalize_text
+from .classify import CANDIDATE_COLUMNS, classify, normalize_text, read
 from .server import NEAR, ServerReport, check_server
 from .settings import (
     FINDING_COLUMNS,
@@ -29,6 +29,7 @@ from .settings import (
     check_settings,
     parse_settings,
 )
+from .taxonomy import GONE, Reading
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Diagnosis:
     findings: pd.DataFrame
     report: ServerReport | None
     settings: AppSettings | None
+    reading: Reading | None = None
 
     @property
     def likely(self) -> str | None:
@@ -51,6 +53,18 @@ class Diagnosis:
     def records(self) -> list[dict[str, Any]]:
         """One dict per candidate cause and per finding (the CLI's JSON lines)."""
         out: list[dict[str, Any]] = []
+        if self.reading is not None and self.reading.kind is not None:
+            r = self.reading
+            out.append(
+                {
+                    "kind": "reading",
+                    "class": r.kind,
+                    "decided_by": r.decided_by,
+                    "what": r.what,
+                    "transport": [{"fact": f, "reason": why} for f, why in r.transport],
+                    "follow_ons": [{"error": e, "look_for": first} for e, first in r.follow_ons],
+                }
+            )
         for row in self.candidates.to_dict(orient="records"):
             out.append({"kind": "cause", **{k: plain(row[k]) for k in CANDIDATE_COLUMNS}})
         for row in self.findings.to_dict(orient="records"):
@@ -162,21 +176,33 @@ def diagnose(
     findings = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
     ).sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable")
-    summary = verdict(candidates, bool(text.strip()), report is not None)
-    return Diagnosis(summary, candidates, findings.reset_index(drop=True), report, settings)
+    reading = read(evidence_text)
+    summary = verdict(candidates, bool(text.strip()), report is not None, reading)
+    return Diagnosis(summary, candidates, findings.reset_index(drop=True), report, settings, reading)
 
 
-def verdict(candidates: pd.DataFrame, had_text: bool, server_checked: bool) -> str:
-    """One paragraph: the likely cause, its evidence, the fix, the lesson, and what would decide."""
+def verdict(
+    candidates: pd.DataFrame, had_text: bool, server_checked: bool, reading: Reading | None = None
+) -> str:
+    """One paragraph: what kind of error it is, the likely cause, its evidence, the fix, the
+    lesson (or that the lab does not reproduce it yet), and what would decide."""
+    said = reading.line() + " " if reading is not None and reading.kind is not None else ""
     if candidates.empty:
-        return (
+        return said + (
             "No disconnect cause stands out: "
             + ("nothing in the text matched a known error." if had_text else "no error text was given.")
             + (" The server shows no connections being dropped in the window." if server_checked else "")
         )
     top = candidates.iloc[0]
-    text = (
-        f"Likely cause: {top['summary']} (scenario `{top['scenario']}`). Evidence: {top['evidence']}. "
+    if reading is not None and reading.kind not in (None, GONE):
+        said += "This is not 'MySQL server has gone away': reconnecting or pre-ping will not fix it. "
+    where = (
+        f"scenario `{top['scenario']}`"
+        if top["reproduced"]
+        else f"`{top['scenario']}`; known, but the lab does not reproduce it yet"
+    )
+    text = said + (
+        f"Likely cause: {top['summary']} ({where}). Evidence: {top['evidence']}. "
         f"Fix: {top['fix']}. Read: {top['notebook']}."
     )
     if len(candidates) > 1:

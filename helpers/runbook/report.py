@@ -6,9 +6,11 @@ The URL's password never enters the notebook: it goes to the kernel through
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from ..config import REPO_DIR
 from ..errors import LabError
 from ..serve import KERNELSPEC
 from .doctor import Diagnosis
-from .server import PASSWORD_ENV, parse_url, redact, without_password
+from .server import PASSWORD_ENV, PASSWORDS_ENV, parse_url, redact, without_password
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,12 @@ def render(
     engine_options: str = "",
     sample_seconds: float = 5.0,
     password: str | None = None,
+    fleet: Sequence[str] = (),
 ) -> Path:
     """Run the runbook notebook with these parameters; write ``runbook.ipynb`` and a
-    self-contained ``runbook.html`` into ``out_dir``; return the HTML's path."""
+    self-contained ``runbook.html`` into ``out_dir``; return the HTML's path. ``fleet``: more
+    servers, checked at once on the same page (their passwords reach the kernel only through
+    the environment, as the main one's)."""
     import jupytext
     import nbformat
     import papermill
@@ -63,6 +68,13 @@ def render(
         parsed = parse_url(url)
         password = parsed.password or password
         url = without_password(parsed).render_as_string(hide_password=False)
+    passwords: dict[str, str] = {}
+    bare: list[str] = []
+    for each in fleet:
+        parsed = parse_url(each)
+        bare.append(without_password(parsed).render_as_string(hide_password=False))
+        if parsed.password:
+            passwords[bare[-1]] = parsed.password
     source = out / "runbook-input.ipynb"
     nb = jupytext.read(NOTEBOOK)
     nb.metadata["kernelspec"] = KERNELSPEC
@@ -74,10 +86,13 @@ def render(
         "error_text": redact(error_text),
         "engine_options": redact(engine_options),
         "sample_seconds": sample_seconds,
+        "fleet": bare,
     }
-    saved = os.environ.get(PASSWORD_ENV)
+    saved = {name: os.environ.get(name) for name in (PASSWORD_ENV, PASSWORDS_ENV)}
     if password:
         os.environ[PASSWORD_ENV] = password  # the kernel inherits it; the notebook never sees it
+    if passwords:
+        os.environ[PASSWORDS_ENV] = json.dumps(passwords)
     try:
         papermill.execute_notebook(
             str(source),
@@ -92,10 +107,11 @@ def render(
     except (OSError, RuntimeError, ValueError) as exc:  # no kernel, a kernel that died
         raise LabError(f"the runbook could not run: {type(exc).__name__}: {redact(str(exc))}") from None
     finally:
-        if saved is None:
-            os.environ.pop(PASSWORD_ENV, None)
-        else:
-            os.environ[PASSWORD_ENV] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         source.unlink(missing_ok=True)
     html, _ = HTMLExporter(
         exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True

@@ -16,6 +16,7 @@ printed, logged or returned: :func:`safe_url` is the only way the URL is shown.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -44,6 +45,7 @@ VARIABLES = (
     "idle_transaction_timeout",
     "idle_readonly_transaction_timeout",
     "idle_write_transaction_timeout",
+    "max_statement_time",
     "connect_timeout",
     "max_connections",
     "thread_cache_size",
@@ -77,6 +79,8 @@ STATEMENTS = {
 }
 #: Where the password may come from instead of the URL (so it is not written into a notebook).
 PASSWORD_ENV = "LAB_DOCTOR_PASSWORD"
+#: For a fleet: a JSON object of URL without password -> password (the HTML report's kernel).
+PASSWORDS_ENV = "LAB_DOCTOR_PASSWORDS"
 #: A sleeping connection this far into its wait_timeout is "close to being dropped".
 NEAR = 0.75
 
@@ -95,8 +99,11 @@ def parse_url(url: str | URL) -> URL:
         raise LabError(
             f"not a MySQL/MariaDB URL: {safe_url(parsed)} (expected mysql://user:password@host:port/db)"
         )
-    if parsed.password is None and os.environ.get(PASSWORD_ENV):
-        parsed = parsed._replace(password=os.environ[PASSWORD_ENV])
+    if parsed.password is None:
+        known = json.loads(os.environ.get(PASSWORDS_ENV) or "{}")
+        password = known.get(parsed.render_as_string(hide_password=False)) or os.environ.get(PASSWORD_ENV)
+        if password:
+            parsed = parsed._replace(password=password)
     return parsed
 
 
