@@ -49,10 +49,10 @@ docker-deps:
 browser-deps:  ## Debian's chromium, which Playwright drives (no browser is downloaded)
 	bash scripts/install-system-deps.sh --browser
 
-lint: setup  ## ruff (lint and format, everything) and mypy (the helpers package)
+lint: setup  ## ruff (lint and format, everything) and mypy (helpers, goneaway_pool)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy helpers --ignore-missing-imports
+	$(PY) -m mypy helpers goneaway_pool --ignore-missing-imports
 
 bench: setup  ## checkouts per second per pool, driver and added latency (JSON: python -m helpers bench --json)
 	$(PY) benchmarks/checkouts.py

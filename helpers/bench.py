@@ -1,7 +1,7 @@
 """What a liveness check at checkout costs: checkouts per second per pool, per driver, per latency.
 
 A *pool* here is a :class:`~helpers.scenarios.Fix` (``POOLS``): engine options, and for
-``hardened`` the hardened pool (:mod:`helpers.hardened`). The round trip grows through
+``hardened`` the hardened pool (:mod:`goneaway_pool.hardened`). The round trip grows through
 the lab's fault proxy (:mod:`helpers.faultproxy`), which adds latency each way;
 latency 0 connects straight to the server, without the proxy.
 """
@@ -22,9 +22,10 @@ import sqlalchemy
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from goneaway_pool.hardened import Hardening
+
 from .drivers import ALL_DRIVERS, ASYNC_DRIVERS, DRIVERS, versions
 from .faultproxy import FaultProxy
-from .hardened import Hardening
 from .lab import Lab
 from .progress import progress_enabled
 from .scenarios.common import HARDENED, PRE_PING

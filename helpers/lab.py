@@ -278,5 +278,8 @@ class Lab:
 
 
 def start_lab(**overrides: Any) -> Lab:
-    """Bring the lab up with the environment's configuration (keywords override it)."""
+    """Bring the lab up with the environment's configuration (keywords override it). What the
+    lessons call first: it also has pandas show texts whole, since the lessons quote them in
+    their tables (error messages, error-log lines); ``import helpers`` alone changes nothing."""
+    pd.set_option("display.max_colwidth", None)
     return Lab.start(LabConfig.from_env(**overrides))

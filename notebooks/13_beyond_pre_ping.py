@@ -4,7 +4,7 @@
 # **The question.** `pool_pre_ping` pays a round trip on every checkout to find the rare dead
 # connection. Can a pool check less, catch the same failures, and tell us more?
 #
-# `helpers.hardened` is such a pool, built only on SQLAlchemy's pool events. At checkout it
+# `goneaway_pool.hardened` (re-exported as `helpers.hardened`) is such a pool, built only on SQLAlchemy's pool events. At checkout it
 # **peeks** at the socket with `poll()` (no round trip: a closed connection shows up as a readable
 # socket), **pings** only a connection idle for half its session's `wait_timeout`, **retires** a
 # connection before that timeout with a margin and a per-connection jitter, and can **report** a

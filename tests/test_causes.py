@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import helpers
+from goneaway_pool.keepalive import KeepAlive
 from helpers import Lab
-from helpers.keepalive import KeepAlive
 from helpers.scenarios import WAIT_TIMEOUT, interactive, keepalive_vs_timeout, packets, server_side
 
 

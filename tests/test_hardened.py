@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 import helpers
-from helpers.hardened import Hardening, harden
+from goneaway_pool.hardened import Hardening, harden
 from helpers.lab import Lab
 
 WHOAMI = text("SELECT CONNECTION_ID()")
@@ -107,7 +107,7 @@ def test_long_checkout_reported_with_its_stack(
 ) -> None:
     engine, watch = _engine(lab, driver, Hardening(leak_after=0.2))
     try:
-        with caplog.at_level(logging.WARNING, logger="helpers.hardened"):
+        with caplog.at_level(logging.WARNING, logger="goneaway_pool.hardened"):
             with engine.connect() as conn:
                 conn.execute(WHOAMI)
                 deadline = time.monotonic() + 5

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from helpers import hardened
-from helpers.hardened import Hardening, PoolWatch, harden
+from goneaway_pool import hardened
+from goneaway_pool.hardened import Hardening, PoolWatch, harden
 
 
 class FakeCursor:
@@ -62,7 +62,7 @@ class FakeConnection:
 
 
 class Clock:
-    """Stands in for the ``time`` module inside helpers.hardened only."""
+    """Stands in for the ``time`` module inside goneaway_pool.hardened only."""
 
     def __init__(self) -> None:
         self.now = 1000.0

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..hardened import Hardening
+from goneaway_pool.hardened import Hardening
+
 from .core import Fix
 
 #: The lab's ``wait_timeout``: short enough to watch, long enough to measure.
@@ -15,7 +16,7 @@ WAIT_TIMEOUT = 2
 
 RECYCLE_BELOW = Fix("pool_recycle=1", {"pool_recycle": 1})
 PRE_PING = Fix("pool_pre_ping", {"pool_pre_ping": True})
-#: The hardened pool (:mod:`helpers.hardened`) with its defaults, where ``pool_pre_ping`` would go.
+#: The hardened pool (:mod:`goneaway_pool.hardened`) with its defaults, where ``pool_pre_ping`` would go.
 HARDENED = Fix("hardened pool", hardening=Hardening())
 
 

@@ -25,6 +25,8 @@ import sqlalchemy
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from goneaway_pool.hardened import Hardening, PoolWatch, harden
+
 from .. import runlock
 from ..drivers import (
     ALL_DRIVERS,
@@ -40,7 +42,6 @@ from ..drivers import (
     timeout_args,
     versions,
 )
-from ..hardened import Hardening, PoolWatch, harden
 from ..lab import Lab, server_id
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class Fix:
     change the scenario's body carries out (e.g. ``"release"``: give the connection
     back during long work); a scenario declares the patterns its body knows, and a
     fix naming any other is refused at registration. ``hardening`` hardens the engine's
-    pool (:mod:`helpers.hardened`). ``read_timeout`` (seconds) goes to each driver under its
+    pool (:mod:`goneaway_pool.hardened`). ``read_timeout`` (seconds) goes to each driver under its
     own name (:data:`helpers.drivers.TIMEOUT_OPTIONS`); a driver without one (aiomysql)
     bounds each statement with ``asyncio.wait_for()`` instead, as an async app would.
     ``driver_options`` replace ``options`` for a driver that spells the same setting

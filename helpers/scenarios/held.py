@@ -13,7 +13,8 @@ import time
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from ..hardened import Hardening
+from goneaway_pool.hardened import Hardening
+
 from ..lab import Lab
 from ..logs import capture
 from ..progress import ticks
@@ -76,13 +77,13 @@ def long_checkout_report(
     """The hardened pool's report of a connection held too long: a request checks out,
     queries, then holds the connection ``hold`` seconds (``leak_after`` < ``hold``).
 
-    Returns (long checkouts, log): :meth:`~helpers.hardened.PoolWatch.long_checkouts`, with
+    Returns (long checkouts, log): :meth:`~goneaway_pool.hardened.PoolWatch.long_checkouts`, with
     the stack of the code that checked the connection out, and the warning it logged.
     """
     fix = Fix("hardened pool, leak_after", hardening=Hardening(leak_after=leak_after))
     with built_engine(lab, driver, fix, pool_size=1, max_overflow=0) as (engine, watch):
         assert watch is not None
-        with capture("helpers.hardened", level=logging.WARNING) as records:
+        with capture("goneaway_pool.hardened", level=logging.WARNING) as records:
             start = time.monotonic()
             _export_nightly_report(engine, hold)
             return watch.long_checkouts(), records.frame(start)

@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import event, text
 
+from goneaway_pool.keepalive import KeepAlive
+
 from ..drivers import ASYNC_DRIVERS
-from ..keepalive import KeepAlive
 from ..lab import Lab
 from ..progress import ticks, wait
 from .common import WAIT_TIMEOUT

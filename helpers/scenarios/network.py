@@ -32,9 +32,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
+from goneaway_pool.hardened import Hardening
+
 from ..drivers import ErrorInfo, describe_error, timeout_args
 from ..faultproxy import FaultProxy
-from ..hardened import Hardening
 from ..lab import Lab
 from ..progress import ticks, wait, wait_until
 from .common import HARDENED, PRE_PING, unchecked

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from goneaway_pool.hardened import harden
+
 from .. import webapps
 from ..drivers import ASYNC_DRIVERS, DISCONNECT_CODES
-from ..hardened import harden
 from ..lab import Lab
 from ..progress import wait
 from .common import HARDENED, PRE_PING, WAIT_TIMEOUT
