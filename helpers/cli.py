@@ -8,11 +8,13 @@ python -m helpers bench [--pool none] [--latency 1] [--seconds 1] [--repeats 3] 
 python -m helpers bench --costs [--driver pymysql] [--json]
                                      checkouts per second per pool, driver and added latency
 python -m helpers logs [-n 20]       the server's error log
-python -m helpers doctor [URL] [--error TEXT | --error-file FILE | --error -]
+python -m helpers doctor [URL ...] [--urls-file FILE] [--error TEXT | --error-file FILE | --error -]
                          [--engine-options JSON] [--seconds 5] [--replay] [--json]
+                                     several URLs: a fleet, checked at once
 python -m helpers lab                JupyterLab on 127.0.0.1 (make lab); Ctrl-C stops it and the lab
 python -m helpers playground         the playground page, Voilà on 127.0.0.1 (make playground)
-python -m helpers runbook [URL] [--error ... as doctor] [--engine-options JSON] --out DIR
+python -m helpers runbook [URL ...] [--urls-file FILE] [--error ... as doctor] [--engine-options JSON]
+                         [--out DIR]
                                      the runbook notebook, rendered to DIR/runbook.html
 """
 
@@ -25,18 +27,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from . import bench, runbook, serve
-from .backends import choose_backend
 from .config import LabConfig
-from .drivers import ALL_DRIVERS, ASYNC_DRIVERS, DRIVERS
+from .driverset import ALL_DRIVERS, ASYNC_DRIVERS, DRIVERS
 from .errors import LabError
-from .lab import Lab
 from .runbook.classify import MAX_TEXT, normalize_text
-from .runbook.doctor import plain
-from .scenarios import SCENARIOS, get, run_all, summarize
+
+if TYPE_CHECKING:
+    from .lab import Lab
+
+# Each command imports what it needs when it runs: the doctor's quick path (an error text, no
+# server) loads neither pandas, SQLAlchemy nor a driver.
 
 log = logging.getLogger("helpers")
 
@@ -50,6 +52,8 @@ def _config(args: argparse.Namespace) -> LabConfig:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from .lab import Lab
+
     lab = Lab.start(_config(args), detach=True)
     facts = lab.describe()
     # The lab's own throwaway accounts may be shown; the password of a server the user brings never.
@@ -65,6 +69,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from .backends import choose_backend
+
     backend = choose_backend(_config(args))
     backend.stop(volumes=args.volumes)
     _out(f"lab down ({backend.name})")
@@ -72,6 +78,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .backends import choose_backend
+
     facts = choose_backend(_config(args)).describe()
     if args.json:
         _out(json.dumps(facts, default=str))
@@ -82,6 +90,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .lab import Lab
+    from .scenarios import SCENARIOS, get, run_all, summarize
+
     names = args.only or list(SCENARIOS)
     for name in names:
         get(name)  # an unknown name fails here, before the lab starts
@@ -104,6 +117,11 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+    from .lab import Lab
+
+    for pool in args.pool or ():
+        bench.pool_fix(pool)  # an unknown pool fails here, before the lab starts
     lab = Lab.start(_config(args))
     try:
         if args.costs:
@@ -130,6 +148,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _bench_costs(lab: Lab, drivers: Sequence[str], as_json: bool) -> int:
     """µs per part of a checkout check, and ms per connect, per driver."""
+    import pandas as pd
+
+    from . import bench
+
     parts = pd.concat([bench.part_costs(lab, d) for d in drivers], ignore_index=True)
     connects = bench.connect_costs(lab, drivers)
     for table in (parts, connects):
@@ -142,6 +164,8 @@ def _bench_costs(lab: Lab, drivers: Sequence[str], as_json: bool) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from .backends import choose_backend
+
     for line in choose_backend(_config(args)).error_log(args.n):
         _out(line)
     return 0
@@ -173,7 +197,14 @@ def _urls(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_fleet(args: argparse.Namespace, urls: list[str], text: str) -> int:
-    """``doctor URL URL ...``: the error text read once, every server checked at once."""
+    """``doctor URL URL ...``: the error text read once, every server checked at once. Exit 2
+    where no server could be checked."""
+    import pandas as pd
+
+    from . import runbook
+
+    if args.replay:
+        raise LabError("--replay replays one server's settings: give one URL")
     fleet = runbook.check_fleet(urls, args.seconds, args.engine_options or None)
     diagnosis = runbook.diagnose(None, text) if text.strip() else None
     records = (diagnosis.records() if diagnosis else []) + fleet.records()
@@ -185,7 +216,7 @@ def cmd_fleet(args: argparse.Namespace, urls: list[str], text: str) -> int:
         _out(diagnosis.verdict + "\n")
     with pd.option_context("display.width", 200, "display.max_colwidth", 100):
         _out(fleet.table[["server", "severity", "check", "detail"]].to_string(index=False))
-    return 0
+    return 0 if any(report is not None for report in fleet.reports.values()) else 2
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -198,6 +229,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         raise LabError("give an error text (--error, --error-file, --error -), a server URL, or both")
     if not args.url and args.engine_options:
         raise LabError("--engine-options are checked against a server: give its URL too")
+    if not args.url:
+        return _doctor_text_only(args, text)
+    import pandas as pd
+
+    from . import runbook
+    from .lab import Lab
+    from .runbook.doctor import plain
+
     diagnosis = runbook.diagnose(args.url, text, args.engine_options, sample_seconds=args.seconds)
     records = diagnosis.records()
     if args.replay and diagnosis.settings is not None and diagnosis.report is not None:
@@ -229,7 +268,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor_text_only(args: argparse.Namespace, text: str) -> int:
+    """An error text and no server: read and ranked from plain records, in a fraction of a
+    second (no pandas, no SQLAlchemy, no driver is imported)."""
+    from .runbook.classify import CANDIDATE_COLUMNS, rank, read
+    from .runbook.verdict import cause_records, reading_records, verdict
+
+    candidates, reading = rank(text), read(text)
+    if args.json:
+        for record in reading_records(reading) + cause_records(candidates, CANDIDATE_COLUMNS):
+            _out(json.dumps(record, default=str))
+        return 0
+    _out(verdict(candidates, bool(text.strip()), False, reading))
+    if candidates:
+        _out("\ncandidates:")
+        _out(_table(candidates, ["rank", "scenario", "score", "reproduced", "notebook"]))
+    return 0
+
+
+def _table(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
+    """Rows as aligned text columns (what a DataFrame's ``to_string`` shows, without pandas)."""
+    cells = [[str(c) for c in columns]] + [[str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths, strict=True)) for line in cells)
+
+
 def cmd_runbook(args: argparse.Namespace) -> int:
+    from . import runbook
+
     urls = _urls(args)
     page = runbook.render(
         args.out,
@@ -244,10 +310,14 @@ def cmd_runbook(args: argparse.Namespace) -> int:
 
 
 def cmd_jupyterlab(args: argparse.Namespace) -> int:
+    from . import serve
+
     return serve.serve(serve.jupyterlab_command(port=args.port), _config(args))
 
 
 def cmd_playground(args: argparse.Namespace) -> int:
+    from . import serve
+
     return serve.serve(serve.voila_command(port=args.port), _config(args))
 
 
@@ -270,19 +340,23 @@ def parser() -> argparse.ArgumentParser:
         choices=list(ALL_DRIVERS),
         help=f"repeatable; default: {' and '.join(DRIVERS)}; a scenario that does not run with one says why",
     )
-    sc.add_argument("--only", action="append", metavar="NAME", help=f"repeatable; of: {', '.join(SCENARIOS)}")
+    sc.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="repeatable; a name of helpers.SCENARIOS; default: all",
+    )
     sc.add_argument("--json", action="store_true", help="one JSON object per line")
     sc.set_defaults(func=cmd_scenarios)
     be = sub.add_parser("bench", help="checkouts per second per pool, driver and added latency")
     be.add_argument("--driver", action="append", choices=[d for d in ALL_DRIVERS if d not in ASYNC_DRIVERS])
-    be.add_argument("--pool", action="append", choices=list(bench.POOLS), help="repeatable; default: all")
+    be.add_argument("--pool", action="append", help="repeatable: none, pre_ping or hardened; default: all")
     be.add_argument(
         "--latency",
         action="append",
         type=float,
         metavar="MS",
-        help="ms added each way by the fault proxy; repeatable; default: "
-        + " ".join(f"{ms:g}" for ms in bench.LATENCIES_MS),
+        help="ms added each way by the fault proxy; repeatable; default: helpers.bench.LATENCIES_MS",
     )
     be.add_argument("--json", action="store_true", help="one JSON object per line")
     be.add_argument("--seconds", type=float, default=1.0, help="length of one measurement")

@@ -24,23 +24,12 @@ import sqlalchemy.exc
 import sqlalchemy.pool
 import sqlalchemy.pool.impl
 
-log = logging.getLogger(__name__)
+from .driverset import ALL_DRIVERS as ALL_DRIVERS  # the names are plain data: re-exported here
+from .driverset import ASYNC_DRIVERS as ASYNC_DRIVERS
+from .driverset import DRIVERS as DRIVERS
+from .driverset import NO_CHARSET as NO_CHARSET
 
-#: SQLAlchemy dialect suffix -> the package behind it: the two the lab uses by default.
-DRIVERS: dict[str, str] = {"pymysql": "PyMySQL", "mysqldb": "mysqlclient"}
-#: Every MySQL driver SQLAlchemy supports: dialect suffix -> the package behind it.
-ALL_DRIVERS: dict[str, str] = {
-    **DRIVERS,
-    "mysqlconnector": "mysql-connector-python",
-    "mariadbconnector": "mariadb",
-    "aiomysql": "aiomysql",
-    "asyncmy": "asyncmy",
-}
-#: The drivers that run through ``create_async_engine``, their steps driven by an event loop.
-ASYNC_DRIVERS = frozenset({"aiomysql", "asyncmy"})
-#: Drivers whose ``connect()`` refuses a ``charset`` argument (MariaDB Connector/Python
-#: speaks utf8mb4 already).
-NO_CHARSET = frozenset({"mariadbconnector"})
+log = logging.getLogger(__name__)
 
 
 def _base_errors() -> tuple[type[Exception], ...]:

@@ -82,7 +82,7 @@ plots.outcome_grid(summary, title="pool_pre_ping against seven causes")
 # ## 5. "Raise `wait_timeout` (or set it to a year)." and 6. "A keep-alive query every few minutes keeps the connections alive."
 #
 # A pool quiet for 5 s against a 2 s timeout: the session's `wait_timeout` raised to 4 s, and a
-# keep-alive job every second; then a restart, which no keep-alive sees coming:
+# keep-alive job every second:
 
 # %%
 summary, (five, six) = advice.keepalive_and_raised_timeout(lab, drivers)
@@ -91,8 +91,9 @@ summary[["scenario", "driver", "fix", "ok", "error_code"]]
 
 # %% [markdown]
 # A higher timeout only moves the cliff to a longer quiet period (and a year-long one leaves
-# connections of dead clients open for a year). The keep-alive job works for idling, and only for
-# that (`09`).
+# connections of dead clients open for a year). The keep-alive job does keep idle connections alive,
+# at the price of a server thread per connection for as long as the app runs; it is not a check, so
+# what kills a connection in use (a restart, a `KILL`) is another matter (`06`, `09`).
 #
 # ## 7. "Create a new `Session()` wherever you use one, and the stale connection goes away."
 #

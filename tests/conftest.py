@@ -26,6 +26,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.server)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The lessons this run's browser pass runs (the headless pass leaves those to it)."""
+    prefix = "tests/test_lessons_browser.py::test_lesson_reads_well_in_jupyterlab["
+    session.config.stash[LESSONS_IN_BROWSER] = {
+        item.nodeid[len(prefix) : -1] for item in session.items if item.nodeid.startswith(prefix)
+    }
+
+
+LESSONS_IN_BROWSER = pytest.StashKey[set[str]]()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_server_in_the_fast_lane() -> Iterator[None]:
     """Under ``LAB_FORBID_SERVER=1`` (``make test-fast``) starting a server is an error."""

@@ -18,7 +18,7 @@ from helpers import DRIVERS, Lab
 from helpers.record import recorded
 
 from .browser import CHROMIUM
-from .conftest import REPO
+from .conftest import LESSONS_IN_BROWSER, REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
 #: On the local backend, each lesson runs once: in the browser pass, which asserts the same claims
@@ -139,7 +139,7 @@ def claims_13(v: dict[str, Any]) -> None:
     if "pymysql" in drivers:  # PyMySQL's TLS context on every connect, and without it
         assert v["connect_ms"]["pymysql · defaults"] > 2 * v["connect_ms"]["pymysql · ssl_disabled=True"]
     # all at once (or split by one round boundary that fell among the 8 connects), against spread out
-    assert v["rounds"]["pool_recycle=5.4"] <= 2 and v["spread_seconds"]["pool_recycle=5.4"] <= 0.25, v
+    assert v["rounds"]["pool_recycle=5.4"] <= 2, v
     for pool in ("hardened pool", "hardened pool, jitter=0.3"):
         assert v["most_in_one_round"][pool] < 8 and v["spread_seconds"][pool] > 0.1, pool
     assert v["held_seconds"] >= 2 and v["returned"] and v["names_the_code"] and v["warnings"] == 1
@@ -259,7 +259,7 @@ BLOG_VERDICTS = {
     "ping_select_1": ("true only for some causes", "mariadbconnector"),
     "pre_ping_for_good": ("true only for some causes", "idle, restart, kill_idle, lb_reset"),
     "raise_wait_timeout": ("false", "none"),
-    "keepalive_job": ("true only for some causes", "idle"),
+    "keepalive_job": ("true", "keepalive"),
     "new_session": ("false", "none"),
     "remove_session": ("false", "none"),
     "recycle_twice_timeout": ("false", "none"),
@@ -334,8 +334,11 @@ def shows_what_it_says(lesson: str, nb: Any) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_clean_and_shows_what_it_says(path: Path, lab: Lab, lab_env: dict[str, str]) -> None:
-    if lab.backend.name == "local" and BROWSER_RUNS_LESSONS:
+def test_notebook_runs_clean_and_shows_what_it_says(
+    path: Path, lab: Lab, lab_env: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    in_browser = path.stem in request.config.stash.get(LESSONS_IN_BROWSER, set())  # selected in this run
+    if lab.backend.name == "local" and BROWSER_RUNS_LESSONS and in_browser:
         pytest.skip("the browser pass runs this lesson whole and asserts its claims (test_lessons_browser)")
     nb = jupytext.read(path)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

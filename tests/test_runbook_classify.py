@@ -13,7 +13,7 @@ import pytest
 
 from helpers import SCENARIOS
 from helpers.runbook import CAUSES, FACT_RULES, SIGNATURES, classify
-from helpers.runbook.classify import MAX_TEXT, read
+from helpers.runbook.classify import MAX_TEXT, rank, read
 from helpers.runbook.taxonomy import (
     CANNOT_CONNECT,
     GONE,
@@ -260,3 +260,39 @@ def test_a_timeout_error_with_a_text_is_not_the_async_apps_own() -> None:
     for text in ("builtins.TimeoutError: [Errno 110] Connection timed out",
                  "sqlalchemy.exc.TimeoutError: QueuePool limit of size 2 overflow 0 reached"):  # fmt: skip
         assert not classify(text, {})["evidence"].str.contains("async app's own timeout").any(), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[2026-11-23 03:14:15,926: ERROR/ForkPoolWorker-3] Task failed: (2006, 'MySQL server has gone away')",
+        "[2024-01-01 00:00:00 +0000] [1290] [ERROR] Exception: (2006, 'MySQL server has gone away')",
+        "app[2003]: pymysql.err.OperationalError: (2006, 'MySQL server has gone away')",
+        "File \"tests/test_app.py\", line 9\ntests/test_app.py:1213: in save\n(2006, 'MySQL server has gone away')",
+        "Jan 5, 2020, 10:00 (2006, 'MySQL server has gone away')",
+        "took (110 ms), then (2006, 'MySQL server has gone away')",
+    ],
+    ids=["timestamp", "pid", "syslog-pid", "line-number", "year", "milliseconds"],
+)
+def test_numbers_that_are_not_codes_do_not_change_the_class(text: str) -> None:
+    """A year, a PID, a line number or a duration is not a MySQL code: the 2006 decides."""
+    assert (read(text).kind, classify(text).iloc[0]["scenario"]) == (GONE, "idle"), read(text)
+
+
+def test_an_errno_alone_decides_the_class() -> None:
+    refused = "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 3306)"
+    assert read(refused).kind == CANNOT_CONNECT and classify(refused).iloc[0]["scenario"] == "cannot_connect"
+    reset = "ConnectionResetError: [Errno 104] Connection reset by peer"
+    assert read(reset).kind == GONE and "ECONNRESET" in dict(read(reset).transport)
+    pool = "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30"
+    assert read(pool).transport == [], "the pool's own timeout is not a network's ETIMEDOUT"
+
+
+def test_a_follow_on_points_to_the_first_error_and_is_not_called_a_non_disconnect() -> None:
+    from helpers.runbook.verdict import verdict
+
+    text = "sqlalchemy.exc.PendingRollbackError: Can't reconnect until invalid transaction is rolled back."
+    reading = read(text)
+    assert reading.kind == "follow_on" and "the first error in that Session" in reading.follow_ons[0][1]
+    said = verdict(rank(text), True, False, reading)
+    assert "not 'MySQL server has gone away'" not in said and "look for the first error" in said, said

@@ -1,7 +1,7 @@
 """The incident runbook: an error text, a server and the application's settings in;
 the likely cause, the evidence, the fix and the lesson that proves it out.
 
-``classify``      error text (+ facts) -> ranked causes, each a registered scenario
+``classify``      error text (+ facts) -> ranked causes (``rank``: the same as plain records)
 ``check_server``  a read-only look at any MySQL/MariaDB server (variables, counters over a
                   window, sleeping connections, aborted-connection log lines)
 ``parse_settings``, ``check_settings``, ``replay``
@@ -13,13 +13,39 @@ the likely cause, the evidence, the fix and the lesson that proves it out.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Light (no pandas, no driver), and named like their own modules: imported now, so that the
+# functions, not the modules, are what these names mean.
 from .causes import CAUSES, Cause
-from .classify import FACT_RULES, SIGNATURES, classify
-from .doctor import Diagnosis, diagnose
-from .fleet import Fleet, check_fleet
-from .report import render, verdict_markdown
-from .server import ServerReport, check_server, safe_url
-from .settings import AppSettings, ServerFacts, check_settings, parse_settings, replay
+from .classify import FACT_RULES, SIGNATURES, classify, rank, read
+
+if TYPE_CHECKING:
+    from .doctor import Diagnosis, diagnose
+    from .fleet import Fleet, check_fleet
+    from .report import render, verdict_markdown
+    from .server import ServerReport, check_server, safe_url
+    from .settings import AppSettings, ServerFacts, check_settings, parse_settings, replay
+
+#: name -> the module that defines it, imported on first use (the doctor's quick path reads
+#: an error text without pandas, SQLAlchemy or a driver).
+_LAZY = {
+    "Diagnosis": ".doctor",
+    "diagnose": ".doctor",
+    "Fleet": ".fleet",
+    "check_fleet": ".fleet",
+    "render": ".report",
+    "verdict_markdown": ".report",
+    "ServerReport": ".server",
+    "check_server": ".server",
+    "safe_url": ".server",
+    "AppSettings": ".settings",
+    "ServerFacts": ".settings",
+    "check_settings": ".settings",
+    "parse_settings": ".settings",
+    "replay": ".settings",
+}
 
 __all__ = [
     "CAUSES",
@@ -37,8 +63,18 @@ __all__ = [
     "classify",
     "diagnose",
     "parse_settings",
+    "rank",
+    "read",
     "render",
     "replay",
     "safe_url",
     "verdict_markdown",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'helpers.runbook' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value

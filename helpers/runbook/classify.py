@@ -21,12 +21,12 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from .causes import CAUSES, RECYCLE_MARGIN
 
-from .causes import CAUSES
-from .settings import RECYCLE_MARGIN
+if TYPE_CHECKING:
+    import pandas as pd
 from .taxonomy import (
     CANNOT_CONNECT,
     FOLLOW_ON,
@@ -74,8 +74,13 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 def _code(number: int) -> str:
-    """A MySQL code as drivers print it: ``(1969, ``, ``1969 (HY000)``, ``Error 1969:``, ``[1969]``."""
-    return rf"(?:\(\s*|\[|\b(?:error|errno)\s*:?\s*){number}\b|\b{number}\s*(?:\(\w{{5}}\)|,\s*u?['\"]|:)"
+    """A MySQL code as drivers print it: ``(1969, ``, ``1969 (HY000)``, ``Error 1969:``,
+    ``[1969] Query``; not a year in a timestamp (``[2026-11-23``), a PID (``[1290]``,
+    ``app[2003]:``) or a line number (``test.py:1213:``)."""
+    return (
+        rf"\(\s*{number}\s*,|(?<![\w\]])\[{number}\](?!\s*\[)(?=\s*[A-Za-z])|\b(?:error|errno)\s*:?\s*{number}\b"
+        rf"|(?<![\w:./\[-]){number}\s*(?:\(\w{{5}}\)|,\s*u?['\"]|:(?!\d))"
+    )
 
 
 GONE_AWAY = {
@@ -171,7 +176,7 @@ SIGNATURES: tuple[Signature, ...] = (
               {"idle": 2, "fork": 1.5, "flask_scoped_session": 1},
               "PyMySQL on a connection it closed after an earlier error", GONE, "the driver had closed the connection"),
     Signature("1153 packet too large",
-              r"\b(?:1153|2020)\b\s*(?:,|\(\w+\)|:)|packet bigger than .?max_allowed_packet",
+              _code(1153) + "|" + _code(2020) + r"|packet bigger than .?max_allowed_packet",
               {"max_allowed_packet": 8}, "ER_NET_PACKET_TOO_LARGE (server), CR_NET_PACKET_TOO_LARGE (client)",
               GONE, "the server refused a packet above max_allowed_packet and closed the connection"),
     Signature("a large value in the statement", r"characters truncated\)|\[parameters: [^\n]{3000}",
@@ -487,18 +492,33 @@ def read(text: str | bytes | None) -> Reading:
     facts its errnos state, and for each follow-on the first error to look for."""
     body = normalize_text(text)
     matched = [sig for sig in SIGNATURES if sig.kind and sig.matches(body)]
-    transport = [(t.fact, t.reason) for t in transport_facts(body)]
+    facts = transport_facts(body)
+    transport = [(t.fact, t.reason) for t in facts]
     follow = [(sig.label, sig.first) for sig in matched if sig.kind == FOLLOW_ON]
     if not matched:
-        if transport:  # a socket error under the driver, with no code of its own
-            return Reading(GONE, transport[0][0], "a socket error under the driver", transport, follow)
+        if facts:  # a socket error under the driver, with no code of its own
+            first = min(facts, key=lambda t: PRECEDENCE.index(t.kind))
+            what = (
+                "no connection was made"
+                if first.kind == CANNOT_CONNECT
+                else "a socket error under the driver"
+            )
+            return Reading(first.kind, first.fact, what, transport, follow)
         return Reading(None, None, "", transport, follow)
     top = min(matched, key=lambda sig: PRECEDENCE.index(str(sig.kind)))
     return Reading(top.kind, top.label, top.what, transport, follow)
 
 
 def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Rank the causes that ``text`` (and ``facts``) point to; one row per candidate.
+    """:func:`rank` as a DataFrame, columns :data:`CANDIDATE_COLUMNS` (empty: nothing matched)."""
+    import pandas as pd
+
+    return pd.DataFrame(rank(text, facts), columns=CANDIDATE_COLUMNS)
+
+
+def rank(text: str | bytes | None = "", facts: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rank the causes that ``text`` (and ``facts``) point to; one record per candidate
+    (plain data: the CLI's quick path needs no pandas).
 
     ``facts`` holds what is known besides the text, by the names ``FACT_RULES``
     read: ``wait_timeout``, ``pool_recycle``, ``pool_pre_ping``,
@@ -511,8 +531,8 @@ def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = No
     A candidate is a lab scenario (``reproduced``) or a cause the runbook knows that no
     scenario reproduces yet (:data:`~helpers.runbook.taxonomy.KNOWN_CAUSES`). Where the text
     is not a disconnect (a refusal, a statement-level error, a failed connect), the causes of
-    its class rank first. Columns: rank, scenario, score, cause_class, reproduced, summary, evidence,
-    fix, notebook, decide. Nothing matched: an empty frame.
+    its class rank first. Keys: rank, scenario, score, cause_class, reproduced, summary, evidence,
+    fix, notebook, decide. Nothing matched: no record.
     """
     body = normalize_text(text)
     facts = facts or {}
@@ -568,4 +588,4 @@ def classify(text: str | bytes | None = "", facts: Mapping[str, Any] | None = No
                 "decide": cause.decide if cause else "",
             }
         )
-    return pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+    return rows

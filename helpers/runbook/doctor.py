@@ -29,7 +29,8 @@ from .settings import (
     check_settings,
     parse_settings,
 )
-from .taxonomy import GONE, Reading
+from .taxonomy import Reading
+from .verdict import cause_records, reading_records, verdict
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +53,8 @@ class Diagnosis:
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per candidate cause and per finding (the CLI's JSON lines)."""
-        out: list[dict[str, Any]] = []
-        if self.reading is not None and self.reading.kind is not None:
-            r = self.reading
-            out.append(
-                {
-                    "kind": "reading",
-                    "class": r.kind,
-                    "decided_by": r.decided_by,
-                    "what": r.what,
-                    "transport": [{"fact": f, "reason": why} for f, why in r.transport],
-                    "follow_ons": [{"error": e, "look_for": first} for e, first in r.follow_ons],
-                }
-            )
-        for row in self.candidates.to_dict(orient="records"):
-            out.append({"kind": "cause", **{k: plain(row[k]) for k in CANDIDATE_COLUMNS}})
+        rows = [{k: plain(v) for k, v in row.items()} for row in self.candidates.to_dict(orient="records")]
+        out = reading_records(self.reading) + cause_records(rows, CANDIDATE_COLUMNS)
         for row in self.findings.to_dict(orient="records"):
             out.append({"kind": "finding", **{k: plain(row[k]) for k in FINDING_COLUMNS}})
         return out
@@ -177,35 +165,5 @@ def diagnose(
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
     ).sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable")
     reading = read(evidence_text)
-    summary = verdict(candidates, bool(text.strip()), report is not None, reading)
+    summary = verdict(candidates.to_dict(orient="records"), bool(text.strip()), report is not None, reading)
     return Diagnosis(summary, candidates, findings.reset_index(drop=True), report, settings, reading)
-
-
-def verdict(
-    candidates: pd.DataFrame, had_text: bool, server_checked: bool, reading: Reading | None = None
-) -> str:
-    """One paragraph: what kind of error it is, the likely cause, its evidence, the fix, the
-    lesson (or that the lab does not reproduce it yet), and what would decide."""
-    said = reading.line() + " " if reading is not None and reading.kind is not None else ""
-    if candidates.empty:
-        return said + (
-            "No disconnect cause stands out: "
-            + ("nothing in the text matched a known error." if had_text else "no error text was given.")
-            + (" The server shows no connections being dropped in the window." if server_checked else "")
-        )
-    top = candidates.iloc[0]
-    if reading is not None and reading.kind not in (None, GONE):
-        said += "This is not 'MySQL server has gone away': reconnecting or pre-ping will not fix it. "
-    where = (
-        f"scenario `{top['scenario']}`"
-        if top["reproduced"]
-        else f"`{top['scenario']}`; known, but the lab does not reproduce it yet"
-    )
-    text = said + (
-        f"Likely cause: {top['summary']} ({where}). Evidence: {top['evidence']}. "
-        f"Fix: {top['fix']}. Read: {top['notebook']}."
-    )
-    if len(candidates) > 1:
-        nxt = candidates.iloc[1]
-        text += f" Next candidate: `{nxt['scenario']}`; to tell them apart: {top['decide']}"
-    return text

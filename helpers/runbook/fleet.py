@@ -11,15 +11,16 @@ not the call. Passwords never appear in what it returns (``safe_url``).
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from ..errors import LabError
+from ..progress import report_to, wait_until
 from .doctor import server_findings
 from .server import ServerReport, check_server, redact, safe_url
 from .settings import FINDING_COLUMNS, SEVERITY_ORDER, ServerFacts, check_settings, parse_settings
@@ -39,6 +40,8 @@ COMPARED = (
 )
 #: Beyond the sampling window, how long the slowest server may take (connect, queries).
 SLACK_SECONDS = 5.0
+#: Each server's connect timeout: well inside the slack, so a slow handshake is a row, not a hang.
+CONNECT_SECONDS = 3.0
 FLEET_COLUMNS = ["server", *FINDING_COLUMNS]
 
 
@@ -60,51 +63,65 @@ def check_fleet(
     sample_seconds: float = 5.0,
     engine_options: str | Mapping[str, Any] | None = None,
 ) -> Fleet:
-    """Check every server in ``urls`` concurrently (``check_server``, read-only) within
-    ``sample_seconds`` + :data:`SLACK_SECONDS`; with ``engine_options``, check them against each."""
+    """Check every server in ``urls`` at once (``check_server``, read-only) within
+    ``sample_seconds`` + :data:`SLACK_SECONDS`; with ``engine_options``, check them against each.
+    Each check runs in a daemon thread with a connect timeout of :data:`CONNECT_SECONDS`, so a
+    server that hangs costs its row and never holds up the call or the process's exit."""
     if not urls:
         raise LabError("give at least one server URL")
     settings = parse_settings(engine_options) if engine_options not in (None, "", {}) else None
-    names: list[str] = []
-    for url in urls:  # the same server twice (two accounts) gets a row of its own each
-        name = safe_url(url)
-        names.append(name if name not in names else f"{name} (#{names.count(name) + 1})")
-    pool = ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="doctor")
-    futures = {
-        pool.submit(check_server, url, sample_seconds): name for url, name in zip(urls, names, strict=True)
-    }
-    _, late = wait_for(futures, timeout=sample_seconds + SLACK_SECONDS)
-    pool.shutdown(wait=False, cancel_futures=True)  # a hung server's thread ends at its read timeout
+    names = _names(urls)
+    results: dict[str, ServerReport | Exception] = {}
+
+    def check(url: str, name: str) -> None:
+        try:
+            with report_to(lambda *_: None):  # one bar for the fleet, not one per server
+                results[name] = check_server(url, sample_seconds, connect_timeout=CONNECT_SECONDS)
+        except Exception as exc:  # whatever one server does costs its own row
+            results[name] = exc
+
+    threads = [
+        threading.Thread(target=check, args=(url, name), name=f"doctor {name}", daemon=True)
+        for url, name in zip(urls, names, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    bound = sample_seconds + SLACK_SECONDS
+    # the servers get all but half a second of the bound; the table is built in what is left
+    wait_until(lambda: len(results) == len(names), bound - 0.5, desc=f"checking {len(names)} servers")
     reports: dict[str, ServerReport | None] = {}
     frames = []
-    for future, name in futures.items():
-        if future in late:
-            reports[name] = None
-            frames.append(
-                _row(name, "critical", "no answer", f"no report within {sample_seconds + SLACK_SECONDS:g} s")
-            )
-            continue
-        try:
-            report = future.result()
-        except LabError as exc:  # a server that does not answer, a wrong password: its own row
-            reports[name] = None
-            frames.append(_row(name, "critical", "cannot check", redact(str(exc))))
-            continue
-        reports[name] = report
-        found = [server_findings(report)]
-        if settings is not None:
-            found.append(check_settings(settings, ServerFacts.of(report)))
-        for frame in found:
-            frames.append(frame.assign(server=name))
+    for name in names:
+        result = results.get(name)
+        reports[name] = result if isinstance(result, ServerReport) else None
+        if result is None:
+            frames.append(_row(name, "critical", "no answer", f"no report within {bound:g} s"))
+        elif isinstance(result, Exception):
+            detail = str(result) if isinstance(result, LabError) else f"{type(result).__name__}: {result}"
+            frames.append(_row(name, "critical", "cannot check", redact(detail)))
+        else:
+            found = [server_findings(result)]
+            if settings is not None:
+                found.append(check_settings(settings, ServerFacts.of(result)))
+            frames += [frame.assign(server=name) for frame in found]
     differences = compare(reports)
     for row in differences.itertuples():
         detail = ", ".join(f"{server}: {value}" for server, value in row.values.items())
         frames.append(_row("all", "warning", f"{row.name} differs between servers", detail))
     table = pd.concat(frames, ignore_index=True)[FLEET_COLUMNS]
-    table = table.sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable").reset_index(
-        drop=True
-    )
-    return Fleet(reports, table, differences)
+    table = table.sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable")
+    return Fleet(reports, table.reset_index(drop=True), differences)
+
+
+def _names(urls: Sequence[str]) -> list[str]:
+    """Each server as it may be shown; the same one given twice (two accounts) numbered."""
+    seen: Counter[str] = Counter()
+    names = []
+    for url in urls:
+        name = safe_url(url)
+        seen[name] += 1
+        names.append(name if seen[name] == 1 else f"{name} (#{seen[name]})")
+    return names
 
 
 def compare(reports: Mapping[str, ServerReport | None]) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The runbook page: the notebook run with papermill, rendered to one self-contained HTML file.
 
-The URL's password never enters the notebook: it goes to the kernel through
-``LAB_DOCTOR_PASSWORD``, and only the password-less URL is a parameter.
+A URL's password never enters the notebook: it goes to the kernel through
+``LAB_DOCTOR_PASSWORDS`` (each server's under its own password-less URL, never offered to
+another), and only password-less URLs are parameters.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..config import REPO_DIR
 from ..errors import LabError
 from ..serve import KERNELSPEC
 from .doctor import Diagnosis
-from .server import PASSWORD_ENV, PASSWORDS_ENV, parse_url, redact, without_password
+from .server import PASSWORDS_ENV, parse_url, redact, without_password
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,12 @@ def render(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    passwords: dict[str, str] = {}  # bare URL -> its own password: never offered to another server
     if url:
         parsed = parse_url(url)
-        password = parsed.password or password
         url = without_password(parsed).render_as_string(hide_password=False)
-    passwords: dict[str, str] = {}
+        if parsed.password or password:
+            passwords[url] = str(parsed.password or password)
     bare: list[str] = []
     for each in fleet:
         parsed = parse_url(each)
@@ -88,10 +90,8 @@ def render(
         "sample_seconds": sample_seconds,
         "fleet": bare,
     }
-    saved = {name: os.environ.get(name) for name in (PASSWORD_ENV, PASSWORDS_ENV)}
-    if password:
-        os.environ[PASSWORD_ENV] = password  # the kernel inherits it; the notebook never sees it
-    if passwords:
+    saved = {PASSWORDS_ENV: os.environ.get(PASSWORDS_ENV)}
+    if passwords:  # the kernel inherits them; the notebook never sees them
         os.environ[PASSWORDS_ENV] = json.dumps(passwords)
     try:
         papermill.execute_notebook(

@@ -95,6 +95,10 @@ def parse_url(url: str | URL) -> URL:
             parsed = make_url(str(url).strip())
         except (ArgumentError, ValueError):
             raise LabError("not a server URL: expected mysql://user:password@host:port/database") from None
+    if "@" in (parsed.host or ""):
+        raise LabError(
+            "the URL's password holds an unencoded @: write it as %40 (or use LAB_DOCTOR_PASSWORD)"
+        )
     if parsed.get_backend_name() not in ("mysql", "mariadb") or not parsed.host:
         raise LabError(
             f"not a MySQL/MariaDB URL: {safe_url(parsed)} (expected mysql://user:password@host:port/db)"
@@ -113,7 +117,8 @@ def without_password(url: URL) -> URL:
 
 
 #: ``scheme://user:password@`` inside free text (a Flask config, a URL among engine options).
-_URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^\s:/@'\"]*:)[^\s@'\"]*@", re.IGNORECASE)
+#: (greedy to the token's last ``@``: a password with an unencoded ``@`` is hidden whole)
+_URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^\s:/@'\"]*:)[^\s'\"]*@", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
@@ -127,6 +132,8 @@ def safe_url(url: str | URL) -> str:
         parsed = url if isinstance(url, URL) else make_url(str(url))
     except (ArgumentError, ValueError):
         return "<unparsable URL>"
+    if "@" in (parsed.host or ""):  # an unencoded @ in the password: part of it parsed as the host
+        return redact(str(url)) if not isinstance(url, URL) else "<a URL whose password holds an unencoded @>"
     return parsed.render_as_string(hide_password=True)
 
 
@@ -255,6 +262,7 @@ def check_server(
     sample_seconds: float = 5.0,
     every: float = 0.5,
     error_log: Callable[[int], list[str]] | None = None,
+    connect_timeout: float = 5.0,
 ) -> ServerReport:
     """Read what matters for 2006/2013 from the server at ``url``, without writing anything.
 
@@ -267,7 +275,7 @@ def check_server(
         raise LabError(f"sample_seconds={sample_seconds}: choose 0 to 300 seconds")
     target = safe_url(parsed)
     log.info("checking %s (read-only) for %.1f s", target, sample_seconds)
-    conn = connect(parsed)
+    conn = connect(parsed, connect_timeout)
     unseen: list[str] = []
     try:
         version = str(_run(conn, "version")[0][0])

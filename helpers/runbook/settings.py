@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..errors import LabError
+from .causes import RECYCLE_MARGIN
 
 #: Engine options the check understands; any other is reported, not used.
 KNOWN_OPTIONS = {
@@ -65,9 +66,6 @@ TIMEOUT_ARGS = {
     "connect_timeout": "connect_timeout",
     "connection_timeout": "connect_timeout",  # mysql-connector-python
 }
-#: The margin notebook 02 proved: pool_recycle must stay this far below wait_timeout
-#: (a request that works this long before its first query still finds its connection).
-RECYCLE_MARGIN = 0.1
 SQLALCHEMY_POOL_DEFAULTS = {"pool_size": 5, "max_overflow": 10}
 
 

@@ -58,6 +58,10 @@ class Transport:
     weights: Mapping[str, float]
     #: wordings of the same errno where a text carries no number (localized Windows messages)
     words: tuple[str, ...] = ()
+    #: the class of a text that shows nothing but this errno
+    kind: str = GONE
+    #: a wording that means another error printed the same words (SQLAlchemy's pool timeout)
+    unless: str = ""
 
 
 TRANSPORT: tuple[Transport, ...] = (
@@ -87,6 +91,7 @@ TRANSPORT: tuple[Transport, ...] = (
             "没有正确答复或连接的主机没有反应",
             "did not properly respond after a period",
         ),
+        unless=r"QueuePool limit",
     ),
     Transport(
         "EPIPE",
@@ -110,15 +115,17 @@ TRANSPORT: tuple[Transport, ...] = (
         "ECONNREFUSED",
         (111, 10061),
         "nothing listens at the address: the server is down or restarting, or the port is wrong",
-        {"restart": 2},
+        {"cannot_connect": 3, "restart": 2},
         ("actively refused", "积极拒绝"),
+        kind=CANNOT_CONNECT,
     ),
     Transport(
         "EHOSTUNREACH",
         (113, 10065),
         "no route to the host: a network or a host that is down",
-        {"lb_silent_drop": 1},
+        {"cannot_connect": 3, "lb_silent_drop": 1},
         ("No route to host",),
+        kind=CANNOT_CONNECT,
     ),
 )
 
@@ -254,4 +261,9 @@ def transport_facts(text: str) -> list[Transport]:
     """The network facts the text's errnos (or their localized wordings) state."""
     numbers = set(errnos(text))
     lowered = text.lower()
-    return [t for t in TRANSPORT if numbers & set(t.numbers) or any(w.lower() in lowered for w in t.words)]
+    return [
+        t
+        for t in TRANSPORT
+        if (numbers & set(t.numbers) or any(w.lower() in lowered for w in t.words))
+        and not (t.unless and re.search(t.unless, text, re.IGNORECASE))
+    ]
