@@ -98,12 +98,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     names = args.only or list(SCENARIOS)
     for name in names:
         get(name)  # an unknown name fails here, before the lab starts
-    lab = Lab.start(_config(args))
-    try:
+    with Lab.start(_config(args)) as lab:  # stopped at the end if this run started it
         rows = run_all(lab, names, drivers=args.driver or tuple(DRIVERS))
-    finally:
-        if lab.owned:
-            lab.stop()
     if rows.empty:  # run_all has logged why each one does not run
         raise LabError("none of these scenarios runs with the drivers given")
     summary = summarize(rows)
@@ -122,8 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     for pool in args.pool or ():
         bench.pool_fix(pool)  # an unknown pool fails here, before the lab starts
-    lab = Lab.start(_config(args))
-    try:
+    with Lab.start(_config(args)) as lab:
         if args.costs:
             return _bench_costs(lab, args.driver or tuple(DRIVERS), args.json)
         df = bench.measure(
@@ -134,9 +129,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
             args.seconds,
             args.repeats,
         )
-    finally:
-        if lab.owned:
-            lab.stop()
     table = bench.summary(df)
     if args.json:
         for record in table[["driver", "pool", "rtt_ms", "per_second", "ratio_to_none"]].to_dict("records"):
@@ -240,12 +232,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     diagnosis = runbook.diagnose(args.url, text, args.engine_options, sample_seconds=args.seconds)
     records = diagnosis.records()
     if args.replay and diagnosis.settings is not None and diagnosis.report is not None:
-        lab = Lab.start(_config(args))
-        try:
+        with Lab.start(_config(args)) as lab:
             table = runbook.replay(lab, diagnosis.settings, diagnosis.report.wait_timeout or 28800)
-        finally:
-            if lab.owned:
-                lab.stop()
         records += [
             {"kind": "replay", **{k: plain(v) for k, v in r.items()}} for r in table.to_dict("records")
         ]

@@ -100,6 +100,14 @@ class Lab:
             atexit.unregister(self.stop)
             self.owned = False
 
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """``with Lab.start(...) as lab:``: stopped at the end if this handle started it."""
+        if self.owned:
+            self.stop()
+
     def restart(self) -> None:
         """Restart the server: every open connection dies, data and port stay."""
         self._require_changes("restart the server")

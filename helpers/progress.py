@@ -36,7 +36,8 @@ def _tell(desc: str, done: float, total: float | None) -> None:
 
 
 def progress_enabled() -> bool:
-    """Progress bars are on unless ``LAB_PROGRESS=0`` (or ``TQDM_DISABLE=1``)."""
+    """Progress bars are on unless ``LAB_PROGRESS=0`` (every bar passes ``disable=`` itself, so
+    tqdm's own ``TQDM_DISABLE`` does not reach them)."""
     return os.environ.get("LAB_PROGRESS", "1") != "0"
 
 

@@ -134,7 +134,7 @@ def test_settings_check_backed_by_the_scaled_replay(lab: Lab, recycle: int, wait
 
 
 def test_scaled_options_scale_recycle_only() -> None:
-    from helpers.runbook.settings import scaled_options
+    from helpers.runbook.replay import scaled_options
 
     settings = AppSettings("create_engine keywords", {"pool_recycle": 3600.0, "pool_pre_ping": True})
     assert scaled_options(settings, 28800, 2) == {"pool_recycle": 0.25, "pool_pre_ping": True}

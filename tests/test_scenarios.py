@@ -1,5 +1,6 @@
-"""Every scenario, both drivers, repeated: the failure happens with a disconnect code, the fixes hold.
-Then once with each other driver a scenario runs with (``LAB_TEST_ALL_DRIVERS=0``: not)."""
+"""Every scenario with both default drivers (``LAB_TEST_REPEATS`` times, once by default): the
+failure happens with a disconnect code, the fixes hold. Then once with each other driver a
+scenario runs with (``LAB_TEST_ALL_DRIVERS=0``: not)."""
 
 from __future__ import annotations
 

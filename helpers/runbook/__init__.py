@@ -4,7 +4,7 @@ the likely cause, the evidence, the fix and the lesson that proves it out.
 ``classify``      error text (+ facts) -> ranked causes (``rank``: the same as plain records)
 ``check_server``  a read-only look at any MySQL/MariaDB server (variables, counters over a
                   window, sleeping connections, aborted-connection log lines)
-``parse_settings``, ``check_settings``, ``replay``
+``parse_settings``, ``check_settings``; ``replay`` (its own module)
                   the application's engine settings: static findings, and a scaled replay
                   through the lab's scenarios
 ``diagnose``      all of it at once (``python -m helpers doctor``)
@@ -24,9 +24,10 @@ from .classify import FACT_RULES, SIGNATURES, classify, rank, read
 if TYPE_CHECKING:
     from .doctor import Diagnosis, diagnose
     from .fleet import Fleet, check_fleet
+    from .replay import replay
     from .report import render, verdict_markdown
     from .server import ServerReport, check_server, safe_url
-    from .settings import AppSettings, ServerFacts, check_settings, parse_settings, replay
+    from .settings import AppSettings, ServerFacts, check_settings, parse_settings
 
 #: name -> the module that defines it, imported on first use (the doctor's quick path reads
 #: an error text without pandas, SQLAlchemy or a driver).
@@ -44,7 +45,7 @@ _LAZY = {
     "ServerFacts": ".settings",
     "check_settings": ".settings",
     "parse_settings": ".settings",
-    "replay": ".settings",
+    "replay": ".replay",
 }
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Web applications: sessions that outlive requests, and sessions that are never given back.
 
-The apps (``helpers.webapps``) are driven through their own test clients, in
+The apps (``helpers.scenarios.webapps``) are driven through their own test clients, in
 process, against the lab's server.
 """
 
@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from goneaway_pool.hardened import harden
 
-from .. import webapps
 from ..drivers import ASYNC_DRIVERS, DISCONNECT_CODES
 from ..lab import Lab
 from ..progress import wait
+from . import webapps
 from .common import HARDENED, PRE_PING, WAIT_TIMEOUT
 from .core import AsyncTrial, Fix, Trial, scenario
 
@@ -138,7 +138,7 @@ def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
     patterns={"shared"},
 )
 def fastapi_session(lab: Lab, trials: list[Trial]) -> None:
-    """An async driver gets :func:`~helpers.webapps.fastapi_async_app` (async endpoints, an
+    """An async driver gets :func:`~helpers.scenarios.webapps.fastapi_async_app` (async endpoints, an
     ``AsyncSession``), called through ``httpx.ASGITransport`` on the trial's own loop, where
     its pooled connections live."""
     apps: dict[Trial, Any] = {}
