@@ -26,7 +26,7 @@ from .lab import Lab, server_id
 from .progress import wait
 from .runbook.settings import AppSettings, ServerFacts, check_settings
 from .scenarios import Fix, run, summarize
-from .scenarios.common import PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT
+from .scenarios.common import PRE_PING, WAIT_TIMEOUT
 from .scenarios.idle import recycle_by_age
 from .scenarios.keepalive_vs_timeout import KEEPALIVE_JOB, RAISED_TIMEOUT
 
@@ -132,13 +132,17 @@ def fix_verdict(key: str, summary: pd.DataFrame, why: str) -> dict[str, Any]:
 
 
 def recycle_below(lab: Lab, drivers: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Claim 1: ``pool_recycle`` below ``wait_timeout`` against idling, a restart, a KILL of an
-    idle connection and long work while holding one."""
-    causes = ["idle", "restart", "kill_idle", "long_work"]
-    summary = _each(lab, causes, drivers, [_tried(RECYCLE_BELOW)])
+    """Claim 1: ``pool_recycle`` just below ``wait_timeout`` (1.8 s against 2 s) against idling,
+    a KILL of an idle connection and long work while holding one.
+
+    Not a restart: whether a recycle happens to replace connections after one depends on how
+    long the restart took (a container's restart outlasts 1.8 s, a local server's does not), so
+    the outcome would be the machine's, not the setting's."""
+    below = Fix("pool_recycle=1.8 (below wait_timeout=2)", {"pool_recycle": 1.8}, prevents=None)
+    summary = _each(lab, ["idle", "kill_idle", "long_work"], drivers, [below])
     why = (
         "it replaces connections before the server's idle timeout, so it prevents the idle failure; "
-        "a restart, a KILL or work while holding the connection kill young connections it cannot see"
+        "a KILL, or work while holding the connection, kills connections younger than the recycle"
     )
     return summary, fix_verdict("recycle_below", summary, why)
 

@@ -27,19 +27,20 @@ verdicts = []
 # %% [markdown]
 # ## 1. "Set `pool_recycle` below `wait_timeout` and the error is gone."
 #
-# `pool_recycle=1` against a 2 s `wait_timeout`, tried against idling, a server restart, a `KILL` of
-# an idle connection, and long work while holding a connection:
+# `pool_recycle=1.8` against a 2 s `wait_timeout`, tried against idling, a `KILL` of an idle
+# connection, and long work while holding a connection (a restart is left out: whether a recycle
+# happens to replace the connections after one depends on how long the restart took):
 
 # %%
 summary, v = advice.recycle_below(lab, drivers)
 verdicts.append(v)
-plots.outcome_grid(summary, title="pool_recycle=1 against four causes")
+plots.outcome_grid(summary, title="pool_recycle=1.8 against three causes")
 summary[["scenario", "driver", "fix", "ok", "error_code"]]
 
 # %% [markdown]
 # Recycling replaces connections before the server's idle timeout can close them: it prevents the
-# idle failure. A restart or a `KILL` kills young connections too, and long work outlives any
-# checkout-time setting (`04`, `06`).
+# idle failure. A `KILL` kills young connections too, and long work outlives any checkout-time
+# setting (`04`, `06`).
 #
 # ## 2. "`pool_recycle=3600` recycles a connection after an hour without requests."
 #
