@@ -57,12 +57,15 @@ def mysqlconnector_read_timeout(rows: pd.DataFrame) -> None:
 def mariadbconnector_packet(rows: pd.DataFrame) -> None:
     """MariaDB Connector/Python: the oversized INSERT fails with "Write error: Connection reset by
     peer"; SQLAlchemy's rollback then fails with an empty InterfaceError, and that error, raised
-    while the first was handled, reaches the caller: no code, no text, not invalidated. The next
-    checkout works; the fixes hold."""
+    while the first was handled, reaches the caller: no code, no text, not invalidated. Where the
+    server's close wins the race (seen with a CPU burner beside the suite), the caller gets 2006
+    instead, invalidated. Either way one request fails, the next checkout works, the fixes hold."""
     trial = rows[rows["fix"] == "one 2 MiB INSERT"]
     error = trial[trial["outcome"] == "error"]
     assert len(error) == 1 and error.iloc[0]["error_class"] == "mariadb.InterfaceError", trial.to_string()
-    assert pd.isna(error.iloc[0]["error_code"]) and not error.iloc[0]["invalidated"]
+    first = error.iloc[0]
+    empty = pd.isna(first["error_code"]) and not first["invalidated"]
+    assert empty or (first["error_code"] == 2006 and first["invalidated"]), trial.to_string()
     assert trial.iloc[-1]["outcome"] == "ok"
     assert (rows[rows["fix"] != "one 2 MiB INSERT"]["outcome"] == "ok").all()
 
