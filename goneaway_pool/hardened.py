@@ -208,7 +208,7 @@ class PoolWatch:
         self._connects: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self._leaks: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self._held: dict[int, _State] = {}
-        self._caught: deque[str] = deque(maxlen=KEEP)
+        self._caught: deque[tuple[str, str]] = deque(maxlen=KEEP)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -258,22 +258,24 @@ class PoolWatch:
         now = time.monotonic()
         idle = now - state.last_used
         if now - state.created >= state.lifetime:
-            self._dead(state, "retired", f"recycle: age reached its lifetime {state.lifetime:.3g}s", now)
+            self._dead(
+                state, "retired", "recycle", f"recycle: age reached its lifetime {state.lifetime:.3g}s", now
+            )
         if idle < self.settings.bypass:
             self.counts["bypassed"] += 1
         else:
             if state.fd is not None:
                 self.counts["peeked"] += 1
                 if state.fd < 0 or socket_fd(dbapi_connection) != state.fd:  # (-1: closed at connect)
-                    self._dead(state, "dead_on_peek", "peek: the driver closed its socket", now)
+                    self._dead(state, "dead_on_peek", "peek", "peek: the driver closed its socket", now)
                 if state.poller.poll(0):
-                    self._dead(state, "dead_on_peek", peek_reason(state.fd), now)
+                    self._dead(state, "dead_on_peek", "peek", peek_reason(state.fd), now)
             if idle >= state.ping_after or state.fd is None:
                 self.counts["pinged"] += 1
                 try:
                     self._ping(dbapi_connection)
                 except Exception as e:  # any failure of a ping: this connection is not usable
-                    self._dead(state, "dead_on_ping", f"ping: {type(e).__name__}: {e}", now)
+                    self._dead(state, "dead_on_ping", "ping", f"ping: {type(e).__name__}: {e}", now)
                 state.last_used = time.monotonic()
         if self.settings.leak_after is not None:
             state.checked_out = now
@@ -297,8 +299,9 @@ class PoolWatch:
                     state.reported["held_seconds"] = round(now - state.checked_out, 3)
                 state.checked_out = None
 
-    def _dead(self, state: _State, what: str, reason: str, now: float) -> NoReturn:
-        """Count and record why a connection is not handed out, then make the pool replace it."""
+    def _dead(self, state: _State, what: str, part: str, reason: str, now: float) -> NoReturn:
+        """Count (``what``) and record why a connection is not handed out and which part of the
+        pool caught it (``part``: recycle, peek or ping), then make the pool replace it."""
         self.counts[what] += 1
         event = {
             "time": round(now - self.t0, 3),
@@ -310,7 +313,7 @@ class PoolWatch:
             "lifetime": round(state.lifetime, 3),
         }
         with self._lock:
-            self._caught.append(reason)
+            self._caught.append((part, reason))
             self._events.append(event)
         log.info("connection %s not handed out: %s", state.connection_id, reason)
         raise exc.DisconnectionError(reason)
@@ -367,8 +370,9 @@ class PoolWatch:
             )
 
     # -- what it saw -----------------------------------------------------------
-    def take_caught(self) -> list[str]:
-        """Why connections were replaced since the last call (and forget them)."""
+    def take_caught(self) -> list[tuple[str, str]]:
+        """Which part caught each connection replaced since the last call, and why, as
+        ``(part, reason)`` (and forget them)."""
         with self._lock:
             caught = list(self._caught)
             self._caught.clear()

@@ -385,7 +385,7 @@ def pre_ping_cost(
     rates = bench.summary(
         bench.measure(lab, [driver], ["none", "pre_ping"], (1.0,), seconds=seconds, repeats=3)
     )
-    ratio = float(rates[rates["pool"] == "pre_ping"]["ratio_to_none"].iloc[0])
+    ratio = float(rates[rates["fix"] == "pre_ping"]["ratio_to_none"].iloc[0])
     per = float(trips["round_trips_per_checkout"])
     why = (
         f"{per:g} round trip per checkout, counted on the server: behind 2 ms it left {ratio:.2f} of the "

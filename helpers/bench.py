@@ -1,6 +1,6 @@
-"""What a liveness check at checkout costs: checkouts per second per pool, per driver, per latency.
+"""What a liveness check at checkout costs: checkouts per second per fix, per driver, per latency.
 
-A *pool* here is a :class:`~helpers.scenarios.Fix` (``POOLS``): engine options, and for
+Each fix compared is a :class:`~helpers.scenarios.Fix` (``FIXES``): engine options, and for
 ``hardened`` the hardened pool (:mod:`goneaway_pool.hardened`). The round trip grows through
 the lab's fault proxy (:mod:`helpers.faultproxy`), which adds latency each way;
 latency 0 connects straight to the server, without the proxy.
@@ -29,12 +29,13 @@ from .faultproxy import FaultProxy
 from .lab import Lab
 from .progress import progress_enabled
 from .scenarios.common import HARDENED, PRE_PING
-from .scenarios.core import Fix, Trial, built_engine, new_trial
+from .scenarios.fixes import NO_FIX, Fix, built_engine
+from .scenarios.trial import Trial, new_trial
 
 SELECT_1 = text("SELECT 1")
 
-#: The pools the benchmark compares, by name.
-POOLS: dict[str, Fix] = {"none": Fix("none"), "pre_ping": PRE_PING, "hardened": HARDENED}
+#: The fixes the benchmark compares, by name.
+FIXES: dict[str, Fix] = {"none": NO_FIX, "pre_ping": PRE_PING, "hardened": HARDENED}
 
 #: Latencies the proxy adds, each way, in milliseconds (0: no proxy).
 LATENCIES_MS = (0.0, 1.0, 5.0)
@@ -49,7 +50,7 @@ NO_TLS: dict[str, dict[str, Any]] = {
 
 
 def checkout_rate(
-    lab: Lab, driver: str, pool: str = "none", seconds: float = 1.0, via: int | None = None
+    lab: Lab, driver: str, fix: str = "none", seconds: float = 1.0, via: int | None = None
 ) -> dict[str, float]:
     """Check out, run ``SELECT 1`` and return, as often as possible for ``seconds``.
 
@@ -57,7 +58,7 @@ def checkout_rate(
     (any check, the query, the rollback on return), not connecting. ``via``
     routes the connection through a local port (the fault proxy).
     """
-    with built_engine(lab, driver, pool_fix(pool), via, pool_size=1, max_overflow=0) as (engine, _watch):
+    with built_engine(lab, driver, fix_named(fix), via, pool_size=1, max_overflow=0) as (engine, _watch):
         with engine.connect() as conn:  # connect and warm up outside the timed loop
             conn.execute(SELECT_1)
         count = 0
@@ -71,22 +72,22 @@ def checkout_rate(
     return {"checkouts": count, "seconds": elapsed, "per_second": count / elapsed}
 
 
-def pool_fix(pool: str) -> Fix:
+def fix_named(name: str) -> Fix:
     try:
-        return POOLS[pool]
+        return FIXES[name]
     except KeyError:
-        raise ValueError(f"unknown pool {pool!r}: choose one of {', '.join(POOLS)}") from None
+        raise ValueError(f"unknown fix {name!r}: choose one of {', '.join(FIXES)}") from None
 
 
 def measure(
     lab: Lab,
     drivers: Sequence[str] = tuple(DRIVERS),
-    pools: Sequence[str] = tuple(POOLS),
+    fixes: Sequence[str] = tuple(FIXES),
     latencies_ms: Sequence[float] = (0.0,),
     seconds: float = 1.0,
     repeats: int = 3,
 ) -> pd.DataFrame:
-    """``checkout_rate`` for every driver × pool × latency, ``repeats`` times each.
+    """``checkout_rate`` for every driver × fix × latency, ``repeats`` times each.
 
     The repeats are interleaved (every variant once, then again) and each repeat starts one
     variant later than the one before, so that a slow moment of the machine, or its drift
@@ -95,10 +96,10 @@ def measure(
     """
     from tqdm.auto import tqdm
 
-    for pool in pools:
-        pool_fix(pool)
+    for name in fixes:
+        fix_named(name)
     rows = []
-    variants = [(d, p) for d in drivers for p in pools]
+    variants = [(d, f) for d in drivers for f in fixes]
     with ExitStack() as stack:
         proxies: dict[float, int | None] = {}
         for ms in latencies_ms:
@@ -118,10 +119,10 @@ def measure(
         for repeat in range(repeats):
             shift = repeat % len(variants)
             for ms, via in proxies.items():
-                for driver, pool in variants[shift:] + variants[:shift]:
-                    rate = checkout_rate(lab, driver, pool, seconds, via)
+                for driver, fix in variants[shift:] + variants[:shift]:
+                    rate = checkout_rate(lab, driver, fix, seconds, via)
                     rows.append(
-                        {"driver": driver, "pool": pool, "latency_ms": ms, "rtt_ms": 2 * ms, "repeat": repeat}
+                        {"driver": driver, "fix": fix, "latency_ms": ms, "rtt_ms": 2 * ms, "repeat": repeat}
                         | rate
                     )
                     bar.update()
@@ -133,15 +134,15 @@ def measure(
 def pre_ping_cost(
     lab: Lab, drivers: Sequence[str] = tuple(DRIVERS), seconds: float = 1.0, repeats: int = 3
 ) -> pd.DataFrame:
-    """:func:`measure` on loopback for the pool with no check and the one with ``pool_pre_ping``."""
+    """``measure`` on loopback with no fix and with ``pool_pre_ping``."""
     return measure(lab, drivers, ("none", "pre_ping"), (0.0,), seconds, repeats)
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Medians per driver × pool × round trip: checkouts per second, µs per checkout, and the
-    ratio to the pool with no check at the same driver and round trip (``ratio_to_none``)."""
-    med = df.groupby(["driver", "rtt_ms", "pool"], sort=False)["per_second"].median().reset_index()
-    base = med[med["pool"] == "none"].set_index(["driver", "rtt_ms"])["per_second"]
+    """Medians per driver × fix × round trip: checkouts per second, µs per checkout, and the
+    ratio to no fix at the same driver and round trip (``ratio_to_none``)."""
+    med = df.groupby(["driver", "rtt_ms", "fix"], sort=False)["per_second"].median().reset_index()
+    base = med[med["fix"] == "none"].set_index(["driver", "rtt_ms"])["per_second"]
     none = med.set_index(["driver", "rtt_ms"]).index.map(base.get)
     med["ratio_to_none"] = (med["per_second"] / none.to_numpy(dtype=float)).round(3)
     med["us_per_checkout"] = (1e6 / med["per_second"]).round(1)
@@ -150,7 +151,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return med[
         [
             "driver",
-            "pool",
+            "fix",
             "rtt_ms",
             "per_second",
             "ratio_to_none",
@@ -160,11 +161,11 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
-def extra_us(df: pd.DataFrame, pool: str) -> dict[str, dict[str, float]]:
-    """What ``pool``'s check adds per checkout, in µs (medians), by driver and round trip:
+def extra_us(df: pd.DataFrame, fix: str) -> dict[str, dict[str, float]]:
+    """What ``fix``'s check adds per checkout, in µs (medians), by driver and round trip:
     ``{"pymysql": {"0": 75.0, "2": 2400.0}}`` (round trips in ms, as text keys)."""
     part = summary(df)
-    part = part[part["pool"] == pool]
+    part = part[part["fix"] == fix]
     return {
         str(driver): {
             f"{rtt:g}": float(us)
@@ -177,8 +178,8 @@ def extra_us(df: pd.DataFrame, pool: str) -> dict[str, dict[str, float]]:
 def cost_table(df: pd.DataFrame) -> pd.DataFrame:
     """What ``pool_pre_ping`` costs per driver (and round trip): checkouts/s without and with
     it, the extra µs per checkout and the slowdown in %."""
-    s = summary(df).set_index(["driver", "rtt_ms", "pool"])
-    without, with_ping = s.xs("none", level="pool"), s.xs("pre_ping", level="pool")
+    s = summary(df).set_index(["driver", "rtt_ms", "fix"])
+    without, with_ping = s.xs("none", level="fix"), s.xs("pre_ping", level="fix")
     out = pd.DataFrame(
         {
             "per_second_without": without["per_second"],
@@ -354,7 +355,7 @@ def ping_mechanisms(
 
 def _ping_row(lab: Lab, driver: str, n: int, repeats: int) -> dict[str, Any]:
     trials = {
-        fix.name: new_trial(lab, "pre_ping", driver, fix, time.monotonic()) for fix in (Fix("none"), PRE_PING)
+        fix.name: new_trial(lab, "pre_ping", driver, fix, time.monotonic()) for fix in (NO_FIX, PRE_PING)
     }
 
     def sent_per_checkout(trial: Trial) -> dict[str, float]:
@@ -370,7 +371,7 @@ def _ping_row(lab: Lab, driver: str, n: int, repeats: int) -> dict[str, Any]:
         for trial in trials.values():
             trial.touch()  # connect: a fresh connection is not pinged
         per = sent_per_checkout(trials[PRE_PING.name])
-        unchecked = sent_per_checkout(trials["none"])
+        without_pre_ping = sent_per_checkout(trials[NO_FIX.name])
         us: dict[str, list[float]] = {name: [] for name in trials}
         for _ in range(repeats):
             for name, trial in trials.items():
@@ -388,7 +389,7 @@ def _ping_row(lab: Lab, driver: str, n: int, repeats: int) -> dict[str, Any]:
         "com_ping_per_checkout": per["Com_admin_commands"],
         "select_per_checkout": per["Com_select"],
         "round_trips_per_checkout": round(sum(per.values()), 2),
-        "round_trips_per_checkout_without": round(sum(unchecked.values()), 2),
+        "round_trips_per_checkout_without": round(sum(without_pre_ping.values()), 2),
         "us_per_checkout": round(without, 1),
         "us_per_checkout_with_pre_ping": round(with_ping, 1),
         "pre_ping_us": round(with_ping - without, 1),

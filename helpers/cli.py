@@ -4,9 +4,9 @@ python -m helpers up                 start the lab and leave it running
 python -m helpers status [--json]    where it is, whether it runs
 python -m helpers down [--volumes]   stop it, leave nothing behind
 python -m helpers scenarios [--driver pymysql] [--only idle] [--json]
-python -m helpers bench [--pool none] [--latency 1] [--seconds 1] [--repeats 3] [--json]
+python -m helpers bench [--fix none] [--latency 1] [--seconds 1] [--repeats 3] [--json]
 python -m helpers bench --costs [--driver pymysql] [--json]
-                                     checkouts per second per pool, driver and added latency
+                                     checkouts per second per fix, driver and added latency
 python -m helpers logs [-n 20]       the server's error log
 python -m helpers doctor [URL ...] [--urls-file FILE] [--error TEXT | --error-file FILE | --error -]
                          [--engine-options JSON] [--seconds 5] [--replay] [--json]
@@ -116,22 +116,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
     from .lab import Lab
 
-    for pool in args.pool or ():
-        bench.pool_fix(pool)  # an unknown pool fails here, before the lab starts
+    for name in args.fix or ():
+        bench.fix_named(name)  # an unknown fix fails here, before the lab starts
     with Lab.start(_config(args)) as lab:
         if args.costs:
             return _bench_costs(lab, args.driver or tuple(DRIVERS), args.json)
         df = bench.measure(
             lab,
             args.driver or tuple(DRIVERS),
-            args.pool or tuple(bench.POOLS),
+            args.fix or tuple(bench.FIXES),
             args.latency or bench.LATENCIES_MS,
             args.seconds,
             args.repeats,
         )
     table = bench.summary(df)
     if args.json:
-        for record in table[["driver", "pool", "rtt_ms", "per_second", "ratio_to_none"]].to_dict("records"):
+        for record in table[["driver", "fix", "rtt_ms", "per_second", "ratio_to_none"]].to_dict("records"):
             _out(json.dumps(record))
     else:
         _out(table.to_string(index=False))
@@ -336,9 +336,9 @@ def parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("--json", action="store_true", help="one JSON object per line")
     sc.set_defaults(func=cmd_scenarios)
-    be = sub.add_parser("bench", help="checkouts per second per pool, driver and added latency")
+    be = sub.add_parser("bench", help="checkouts per second per fix, driver and added latency")
     be.add_argument("--driver", action="append", choices=[d for d in ALL_DRIVERS if d not in ASYNC_DRIVERS])
-    be.add_argument("--pool", action="append", help="repeatable: none, pre_ping or hardened; default: all")
+    be.add_argument("--fix", action="append", help="repeatable: none, pre_ping or hardened; default: all")
     be.add_argument(
         "--latency",
         action="append",

@@ -30,7 +30,7 @@ from .errors import LabError
 from .lab import Lab, start_lab
 from .runbook.settings import parse_settings
 from .scenarios import SCENARIOS, Fix, get, run, summarize
-from .scenarios.core import MAX_SECONDS, check_params
+from .scenarios.registry import MAX_SECONDS, check_timings
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class Playground:
                 style={"description_width": "initial"},
                 layout=w.Layout(width="180px"),
             )
-            for name, default in entry.params.items()
+            for name, default in entry.timings.items()
         }
         self.timings.children = list(self.timing_inputs.values()) or [w.Label("(no timings to set)")]
 
@@ -239,7 +239,7 @@ class Playground:
         if not drivers:
             raise ValueError("pick at least one driver")
         timings = {k: float(box.value) for k, box in self.timing_inputs.items()}
-        check_params(get(name), timings)
+        check_timings(get(name), timings)
         if self.fix.value != YOURS:
             return name, drivers, str(self.fix.value), timings
         fix = your_fix(

@@ -202,78 +202,76 @@ def connection_ids(uses: pd.DataFrame, recycle: float) -> Figure:
     return fig
 
 
-#: A colour per pool in the benchmark's plots.
-POOL_COLORS = {"none": NEUTRAL, "pre_ping": OK, "hardened": "#1f77b4"}
+#: A colour per fix in the benchmark's plots.
+FIX_COLORS = {"none": NEUTRAL, "pre_ping": OK, "hardened": "#1f77b4"}
 
 
 def checkout_rates(bench: pd.DataFrame) -> Figure:
-    """Checkouts per second by driver, one bar per pool, at the smallest round trip measured
+    """Checkouts per second by driver, one bar per fix, at the smallest round trip measured
     (median, min–max whiskers)."""
     bench = bench[bench["rtt_ms"] == bench["rtt_ms"].min()]
     stats = (
-        bench.groupby(["driver", "pool"], sort=False)["per_second"]
-        .agg(["median", "min", "max"])
-        .reset_index()
+        bench.groupby(["driver", "fix"], sort=False)["per_second"].agg(["median", "min", "max"]).reset_index()
     )
     drivers = list(dict.fromkeys(stats["driver"]))
-    pools = list(dict.fromkeys(stats["pool"]))
+    fixes = list(dict.fromkeys(stats["fix"]))
     fig = _figure(figsize=(7, 3.5))
     ax = fig.subplots()
-    width = 0.8 / len(pools)
-    for k, pool in enumerate(pools):
-        part = stats[stats["pool"] == pool].set_index("driver").loc[drivers]
-        xs = [i + (k - (len(pools) - 1) / 2) * width for i in range(len(drivers))]
+    width = 0.8 / len(fixes)
+    for k, fix in enumerate(fixes):
+        part = stats[stats["fix"] == fix].set_index("driver").loc[drivers]
+        xs = [i + (k - (len(fixes) - 1) / 2) * width for i in range(len(drivers))]
         err = [part["median"] - part["min"], part["max"] - part["median"]]
-        ax.bar(xs, part["median"], width, yerr=err, color=POOL_COLORS.get(pool, NEUTRAL), label=pool)
+        ax.bar(xs, part["median"], width, yerr=err, color=FIX_COLORS.get(fix, NEUTRAL), label=fix)
         for x, v in zip(xs, part["median"], strict=True):
             ax.text(x, v * 0.05, f"{v:,.0f}/s", ha="center", va="bottom", fontsize=8, color="white")
     ax.set_xticks(range(len(drivers)), drivers)
     ax.set_ylabel("checkouts per second (SELECT 1 each)")
-    ax.legend(title="check at checkout", fontsize=8)
+    ax.legend(title="fix", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
 def rates_by_latency(bench: pd.DataFrame) -> Figure:
-    """Median checkouts per second against the added round trip, a line per pool, a panel per driver."""
-    med = bench.groupby(["driver", "pool", "rtt_ms"], sort=False)["per_second"].median().reset_index()
+    """Median checkouts per second against the added round trip, a line per fix, a panel per driver."""
+    med = bench.groupby(["driver", "fix", "rtt_ms"], sort=False)["per_second"].median().reset_index()
     drivers = list(dict.fromkeys(med["driver"]))
     fig = _figure(figsize=(4 * len(drivers), 3.5))
     axes = fig.subplots(1, len(drivers), sharey=True, squeeze=False)[0]
     for ax, driver in zip(axes, drivers, strict=True):
-        for pool, line in med[med["driver"] == driver].groupby("pool", sort=False):
+        for fix, line in med[med["driver"] == driver].groupby("fix", sort=False):
             ax.plot(
                 line["rtt_ms"],
                 line["per_second"],
                 marker="o",
-                color=POOL_COLORS.get(str(pool), NEUTRAL),
-                label=pool,
+                color=FIX_COLORS.get(str(fix), NEUTRAL),
+                label=fix,
             )
         ax.set_yscale("log")
         ax.set_title(driver)
         ax.set_xlabel("round trip added by the proxy (ms)")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("checkouts per second (log)")
-    axes[0].legend(title="check at checkout", fontsize=8)
+    axes[0].legend(title="fix", fontsize=8)
     return fig
 
 
 def replacements(replaced: pd.DataFrame, wait_timeout: float) -> Figure:
-    """Connections each pool has replaced so far against time (``scenarios.replacements``
+    """Connections each fix has replaced so far against time (``scenarios.replacements``
     data): one step for all of them at once, or a slope over the jitter."""
     fig = _figure(figsize=(8, 3))
     ax = fig.subplots()
-    colors = {"pool_recycle": ERROR, "hardened": POOL_COLORS["hardened"]}
+    colors = {"pool_recycle": ERROR, "hardened": FIX_COLORS["hardened"]}
     styles = itertools.cycle(["-", "--", "-.", ":"])
-    for pool, rows in replaced.groupby("pool", sort=False):
-        color = next((c for key, c in colors.items() if key in str(pool)), NEUTRAL)
+    for fix, rows in replaced.groupby("fix", sort=False):
+        color = next((c for key, c in colors.items() if key in str(fix)), NEUTRAL)
         ax.step(
             [0, *rows["t"]],
             [0, *rows["replaced"].cumsum()],
             where="post",
             color=color,
             ls=next(styles),
-            label=str(pool),
+            label=str(fix),
         )
     ax.axvline(wait_timeout, color=ERROR, ls=":", label=f"wait_timeout={wait_timeout:g}s")
     ax.set_xlabel("seconds since the pool filled")

@@ -29,7 +29,7 @@ from helpers import scenarios as lab_scenarios
 from helpers.record import outcomes, record
 
 lab = helpers.start_lab()
-POOLS = ["none", "pool_pre_ping", "hardened pool"]
+FIXES = ["none", "pool_pre_ping", "hardened pool"]
 
 # %% [markdown]
 # ## Does it catch what pre-ping catches?
@@ -40,7 +40,7 @@ POOLS = ["none", "pool_pre_ping", "hardened pool"]
 
 # %%
 rows = pd.concat(
-    [helpers.run(name, lab, drivers=drivers, fixes=POOLS) for name in scenarios], ignore_index=True
+    [helpers.run(name, lab, drivers=drivers, fixes=FIXES) for name in scenarios], ignore_index=True
 )
 summary = helpers.summarize(rows)
 plots.outcome_grid(summary, title="No check, pool_pre_ping and the hardened pool")
@@ -57,11 +57,10 @@ record("outcomes per scenario and pool", outcomes=outcomes(summary))
 # %%
 failed = rows[(rows["fix"] == "none") & (rows["outcome"] == "error")][["scenario", "driver", "step"]]
 hardened = rows[rows["fix"] == "hardened pool"].merge(failed, on=["scenario", "driver", "step"])
-caught = hardened[hardened["message"].str.startswith("hardened pool:", na=False)]
-caught = caught[["scenario", "driver", "step", "message"]]
+caught = hardened[hardened["caught_by"].notna()][["scenario", "driver", "step", "caught_by", "message"]]
 record(
     "which part caught each dead connection",
-    caught={f"{r.scenario} · {r.driver}": r.message.split(": ", 2)[1] for r in caught.itertuples()},
+    caught={f"{r.scenario} · {r.driver}": r.caught_by for r in caught.itertuples()},
 )
 caught
 
@@ -166,7 +165,7 @@ plots.replacements(replaced, wait_timeout=6)
 
 # %%
 busy = replaced[replaced["replaced"] > 0]
-spread = busy.groupby("pool", sort=False).agg(
+spread = busy.groupby("fix", sort=False).agg(
     rounds=("t", "size"),
     first=("t", "min"),
     last=("t", "max"),

@@ -157,14 +157,14 @@ def test_cli_bench_json_lines(lab_env: dict[str, str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert {(x["driver"], x["pool"], x["rtt_ms"]) for x in lines} == {
-        (d, p, rtt) for d in helpers.DRIVERS for p in helpers.bench.POOLS for rtt in (0.0, 2.0)
+    assert {(x["driver"], x["fix"], x["rtt_ms"]) for x in lines} == {
+        (d, p, rtt) for d in helpers.DRIVERS for p in helpers.bench.FIXES for rtt in (0.0, 2.0)
     }
     for x in lines:
-        assert set(x) == {"driver", "pool", "rtt_ms", "per_second", "ratio_to_none"}
+        assert set(x) == {"driver", "fix", "rtt_ms", "per_second", "ratio_to_none"}
         assert x["per_second"] > 0
         # the figures only: one short run each cannot rank the pools (the benchmark does, at length)
-        assert x["ratio_to_none"] == 1.0 if x["pool"] == "none" else x["ratio_to_none"] > 0
+        assert x["ratio_to_none"] == 1.0 if x["fix"] == "none" else x["ratio_to_none"] > 0
 
 
 def test_cli_bench_costs(lab_env: dict[str, str]) -> None:

@@ -45,7 +45,7 @@ def test_bypass_window_skips_every_check_and_so_misses_a_kill(lab: Lab, driver: 
     try:
         first = _whoami(engine)
         lab.kill(first)
-        with pytest.raises(helpers.scenarios.core.RECORDED):
+        with pytest.raises(helpers.scenarios.trial.RECORDED):
             _whoami(engine)
         assert watch.counts["bypassed"] >= 1 and watch.counts["peeked"] == 0
     finally:
@@ -84,7 +84,9 @@ def test_recycle_is_calibrated_and_jittered(lab: Lab, driver: str) -> None:
     lifetimes = watch.connections()["lifetime"]
     assert len(lifetimes) == size
     assert lifetimes.between(10 * 0.9 * 0.8, 10 * 0.9).all()
-    assert lifetimes.nunique() == size  # not all replaced in the same second
+    # not all replaced at once: 8 draws over a 1.8 s band, kept to the ms, may share a value
+    # (about 1.5 % of runs share one); three shared values are below one run in a million
+    assert lifetimes.nunique() >= size - 2, lifetimes.tolist()
 
 
 @pytest.mark.parametrize("driver", list(helpers.DRIVERS))

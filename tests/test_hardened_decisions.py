@@ -132,7 +132,7 @@ def test_bypass_window_hides_a_readable_socket_until_it_ends(rig: Make, clock: C
     clock.now += 5
     assert checkout(engine) is not first
     assert watch.counts["peeked"] == 1 and watch.counts["dead_on_peek"] == 1 and len(made) == 2
-    assert watch.take_caught() == ["peek: unexpected bytes b'x'"]
+    assert watch.take_caught() == [("peek", "peek: unexpected bytes b'x'")]
 
 
 def _spoil(conn: FakeConnection, how: str) -> None:
@@ -161,7 +161,7 @@ def test_peek_replaces_a_readable_socket(rig: Make, clock: Clock, how: str, reas
     clock.now += 1
     second = checkout(engine)
     assert second is not first and len(made) == 2 and first._sock is None  # the pool closed it
-    assert watch.take_caught() == [reason] and watch.take_caught() == []
+    assert watch.take_caught() == [("peek", reason)] and watch.take_caught() == []
     assert watch.retired()[["connection_id", "what"]].values.tolist() == [[1, "dead_on_peek"]]
     assert watch.connections()["connection_id"].tolist() == [1, 2]
     assert first.pings == second.pings == 0
@@ -198,7 +198,7 @@ def test_failed_ping_replaces_the_connection(rig: Make, clock: Clock) -> None:
     clock.now += 3
     second = checkout(engine)
     assert second is not first and len(made) == 2 and first.pings == 1 and second.pings == 0
-    assert watch.take_caught() == ["ping: OperationalError: (2006, 'MySQL server has gone away')"]
+    assert watch.take_caught() == [("ping", "ping: OperationalError: (2006, 'MySQL server has gone away')")]
     assert watch.retired()["what"].tolist() == ["dead_on_ping"]
 
 
@@ -225,11 +225,11 @@ def test_connection_retired_at_its_lifetime_even_inside_the_bypass(rig: Make, cl
     assert watch.counts["retired"] == 1 and watch.counts["peeked"] == 0 and first.pings == 0
     row = watch.retired().iloc[0]
     assert (row["connection_id"], row["what"], row["age"]) == (1, "retired", 90.0)
-    assert watch.take_caught() == ["recycle: age reached its lifetime 90s"]
+    assert watch.take_caught() == [("recycle", "recycle: age reached its lifetime 90s")]
 
 
 def test_a_socket_closed_at_connect_is_replaced(rig: Make, clock: Clock) -> None:
     made, watch, engine = rig(Hardening(), closed=1)
     clock.now += 0.25
     assert checkout(engine) is made[1] and len(made) == 2  # not an AttributeError from the peek
-    assert watch.take_caught() == ["peek: the driver closed its socket"]
+    assert watch.take_caught() == [("peek", "peek: the driver closed its socket")]

@@ -127,7 +127,7 @@ def claims_13(v: dict[str, Any]) -> None:
                 assert f"{s} · {d}" not in v["caught"], v["caught"]
             elif s != "kill_mid_query":  # its trial says which part caught the dead connection
                 part = "recycle" if s == "idle" else "peek"
-                assert v["caught"][f"{s} · {d}"].startswith(part), (s, d, v["caught"])
+                assert v["caught"][f"{s} · {d}"] == part, (s, d, v["caught"])
     for d in drivers:
         for rtt in ("2", "10"):  # behind latency the hardened pool keeps up with no check; pre-ping falls
             assert v["ratio"][f"{d} · hardened · {rtt}"] > v["ratio"][f"{d} · pre_ping · {rtt}"] + 0.1

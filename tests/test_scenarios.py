@@ -224,11 +224,11 @@ def test_unknown_names_are_clear(lab: Lab) -> None:
         run("idle", lab, drivers=["psycopg"])
 
 
-def test_a_fix_naming_an_unknown_pattern_is_refused_at_registration() -> None:
+def test_a_fix_naming_an_unknown_code_change_is_refused_at_registration() -> None:
     from helpers.scenarios import Fix, scenario
 
-    with pytest.raises(ValueError, match="names pattern 'relase'; known: release"):
-        scenario("typo", "a typo", [Fix("release", pattern="relase")], patterns={"release"})(
+    with pytest.raises(ValueError, match="names code change 'relase'; known: release"):
+        scenario("typo", "a typo", [Fix("release", code_change="relase")], code_changes={"release"})(
             lambda lab, t: None
         )
     with pytest.raises(ValueError, match="unknown driver 'psycopg'"):
@@ -261,7 +261,7 @@ def test_a_scenario_says_why_it_does_not_run_with_a_driver(lab: Lab) -> None:
 
 
 def test_an_async_driver_runs_on_its_own_event_loop(lab: Lab) -> None:
-    from helpers.scenarios.core import AsyncTrial, new_trial
+    from helpers.scenarios.trial import AsyncTrial, new_trial
 
     trial = new_trial(lab, "idle", "asyncmy", SCENARIOS["idle"].fixes[0], 0.0)
     try:
@@ -282,7 +282,7 @@ def test_each_driver_takes_its_own_timeout_names(lab: Lab, driver: str) -> None:
     there), and a timeout a driver lacks is refused with the table's note."""
     from helpers.drivers import TIMEOUT_OPTIONS, timeout_args
     from helpers.scenarios import Fix
-    from helpers.scenarios.core import new_trial
+    from helpers.scenarios.trial import new_trial
 
     names = TIMEOUT_OPTIONS[driver]
     seconds = {kind: 5 if getattr(names, kind) else None for kind in ("connect", "read", "write")}

@@ -212,8 +212,7 @@ class LocalBackend(Backend):
         log_offset = self.log_path.stat().st_size
         with open(os.devnull, "rb") as devnull:
             proc = subprocess.Popen(
-                # --defaults-file must come first; init-file only here, not for the bootstrap
-                [mariadbd, f"--defaults-file={self.cnf_path}", f"--init-file={self._write_init_sql()}"],
+                self._command(mariadbd),
                 stdin=devnull,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -235,6 +234,11 @@ class LocalBackend(Backend):
                 ) from None
             raise
         log.info("local MariaDB pid %s ready on 127.0.0.1:%s", proc.pid, port)
+
+    def _command(self, mariadbd: str) -> list[str]:
+        """How the server is started (a namespace's backend wraps it)."""
+        # --defaults-file must come first; init-file only here, not for the bootstrap
+        return [mariadbd, f"--defaults-file={self.cnf_path}", f"--init-file={self._write_init_sql()}"]
 
     def stop(self, volumes: bool = False) -> None:
         timeout = STOP_TIMEOUT

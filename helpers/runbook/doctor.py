@@ -20,15 +20,10 @@ import pandas as pd
 from sqlalchemy.engine import URL
 
 from .classify import CANDIDATE_COLUMNS, classify, normalize_text, read
+from .finding import COLUMNS as FINDING_COLUMNS
+from .finding import Finding, table
 from .server import NEAR, ServerReport, check_server
-from .settings import (
-    FINDING_COLUMNS,
-    SEVERITY_ORDER,
-    AppSettings,
-    ServerFacts,
-    check_settings,
-    parse_settings,
-)
+from .settings import AppSettings, ServerFacts, parse_settings, settings_findings
 from .taxonomy import Reading
 from .verdict import cause_records, reading_records, verdict
 
@@ -67,12 +62,12 @@ def plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def server_findings(report: ServerReport) -> pd.DataFrame:
+def server_findings(report: ServerReport) -> list[Finding]:
     """What the server itself shows, as findings."""
-    rows: list[dict[str, Any]] = []
+    found: list[Finding] = []
 
     def add(severity: str, check: str, detail: str, notebook: str = "") -> None:
-        rows.append({"severity": severity, "check": check, "detail": detail, "notebook": notebook})
+        found.append(Finding(severity, check, detail, notebook))
 
     wait, interactive = report.wait_timeout, report.variable("interactive_timeout")
     if wait is not None:
@@ -120,7 +115,7 @@ def server_findings(report: ServerReport) -> pd.DataFrame:
         add("info", "log_error_verbosity", f"log_error_verbosity={verbosity:g}: aborted connections need 3")
     for item in report.unseen:
         add("info", "not visible", item)
-    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
+    return found
 
 
 def diagnose(
@@ -151,19 +146,16 @@ def diagnose(
     # the server dropping connections now.
     seen = evidence_text.strip() or known.get("aborted_clients_delta") or known.get("sleeping_near_timeout")
     candidates = classify(evidence_text, known) if seen else classify("")
-    frames = []
+    found: list[Finding] = []
     if settings is not None:
         server = (
             ServerFacts.of(report)
             if report is not None
             else ServerFacts(float(known.get("wait_timeout") or 28800))
         )
-        frames.append(check_settings(settings, server))
+        found += settings_findings(settings, server)
     if report is not None:
-        frames.append(server_findings(report))
-    findings = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
-    ).sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable")
+        found += server_findings(report)
     reading = read(evidence_text)
     summary = verdict(candidates.to_dict(orient="records"), bool(text.strip()), report is not None, reading)
-    return Diagnosis(summary, candidates, findings.reset_index(drop=True), report, settings, reading)
+    return Diagnosis(summary, candidates, table(found), report, settings, reading)

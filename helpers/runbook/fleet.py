@@ -10,6 +10,7 @@ not the call. Passwords never appear in what it returns (``safe_url``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import Counter
@@ -22,8 +23,9 @@ import pandas as pd
 from ..errors import LabError
 from ..progress import report_to, wait_until
 from .doctor import server_findings
+from .finding import Finding, table
 from .server import ServerReport, check_server, redact, safe_url
-from .settings import FINDING_COLUMNS, SEVERITY_ORDER, ServerFacts, check_settings, parse_settings
+from .settings import ServerFacts, parse_settings, settings_findings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,6 @@ COMPARED = (
 SLACK_SECONDS = 5.0
 #: Each server's connect timeout: well inside the slack, so a slow handshake is a row, not a hang.
 CONNECT_SECONDS = 3.0
-FLEET_COLUMNS = ["server", *FINDING_COLUMNS]
 
 
 @dataclass
@@ -90,27 +91,25 @@ def check_fleet(
     # the servers get all but half a second of the bound; the table is built in what is left
     wait_until(lambda: len(results) == len(names), bound - 0.5, desc=f"checking {len(names)} servers")
     reports: dict[str, ServerReport | None] = {}
-    frames = []
+    found: list[Finding] = []
     for name in names:
         result = results.get(name)
         reports[name] = result if isinstance(result, ServerReport) else None
         if result is None:
-            frames.append(_row(name, "critical", "no answer", f"no report within {bound:g} s"))
+            found.append(Finding("critical", "no answer", f"no report within {bound:g} s", server=name))
         elif isinstance(result, Exception):
             detail = str(result) if isinstance(result, LabError) else f"{type(result).__name__}: {result}"
-            frames.append(_row(name, "critical", "cannot check", redact(detail)))
+            found.append(Finding("critical", "cannot check", redact(detail), server=name))
         else:
-            found = [server_findings(result)]
+            own = server_findings(result)
             if settings is not None:
-                found.append(check_settings(settings, ServerFacts.of(result)))
-            frames += [frame.assign(server=name) for frame in found]
+                own += settings_findings(settings, ServerFacts.of(result))
+            found += [dataclasses.replace(finding, server=name) for finding in own]
     differences = compare(reports)
     for row in differences.itertuples():
         detail = ", ".join(f"{server}: {value}" for server, value in row.values.items())
-        frames.append(_row("all", "warning", f"{row.name} differs between servers", detail))
-    table = pd.concat(frames, ignore_index=True)[FLEET_COLUMNS]
-    table = table.sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable")
-    return Fleet(reports, table.reset_index(drop=True), differences)
+        found.append(Finding("warning", f"{row.name} differs between servers", detail, server="all"))
+    return Fleet(reports, table(found, with_server=True), differences)
 
 
 def _names(urls: Sequence[str]) -> list[str]:
@@ -134,8 +133,3 @@ def compare(reports: Mapping[str, ServerReport | None]) -> pd.DataFrame:
         if len(values) > 1 and len(set(values.values())) > 1:
             rows.append({"name": variable, "values": values})
     return pd.DataFrame(rows, columns=["name", "values"])
-
-
-def _row(server: str, severity: str, check: str, detail: str, notebook: str = "") -> pd.DataFrame:
-    return pd.DataFrame([{"server": server, "severity": severity, "check": check, "detail": detail,
-                          "notebook": notebook}])  # fmt: skip

@@ -53,7 +53,7 @@ VARIABLES = (
     "log_error_verbosity",
 )
 #: Status counters sampled over the window (plus every ``Connection_errors_%``).
-COUNTERS = (
+SAMPLED_STATUS = (
     "Aborted_clients",
     "Aborted_connects",
     "Connections",
@@ -224,7 +224,7 @@ class ServerReport:
 
 
 def _counter_order(name: str) -> int:
-    return COUNTERS.index(name) if name in COUNTERS else len(COUNTERS)
+    return SAMPLED_STATUS.index(name) if name in SAMPLED_STATUS else len(SAMPLED_STATUS)
 
 
 def _names(names: Sequence[str]) -> str:
@@ -289,7 +289,7 @@ def check_server(
         samples = []
         moments = ticks(sample_seconds, every, "sampling the server's counters") if sample_seconds else [0.0]
         for t in moments:  # a window of 0 s still takes one sample
-            for name, value in _run(conn, "status", names=_names(COUNTERS)):
+            for name, value in _run(conn, "status", names=_names(SAMPLED_STATUS)):
                 samples.append({"t": round(t, 2), "counter": name, "value": int(value)})
         processes = _query_or_unseen(conn, "processlist", unseen, "processlist")
         wait_timeout = float(glob.get("wait_timeout") or 0) or None

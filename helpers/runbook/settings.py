@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ..errors import LabError
 from .causes import RECYCLE_MARGIN
+from .finding import Finding, table
 
 #: Engine options the check understands; any other is reported, not used.
 KNOWN_OPTIONS = {
@@ -222,10 +223,7 @@ def _from_url(text: str) -> AppSettings:
     return settings
 
 
-# -- the static check -------------------------------------------------------------------------
-
-FINDING_COLUMNS = ["severity", "check", "detail", "notebook"]
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
+# -- the static checks -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -247,48 +245,40 @@ class ServerFacts:
         )
 
 
-def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
-    """Findings: one row per check, worst first."""
-    rows: list[dict[str, Any]] = []
-
-    def add(severity: str, check: str, detail: str, notebook: str) -> None:
-        rows.append({"severity": severity, "check": check, "detail": detail, "notebook": notebook})
-
-    wait = server.wait_timeout
-    recycle = settings.pool_recycle
+def _recycle(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
+    wait, recycle, pinged = server.wait_timeout, settings.pool_recycle, settings.pool_pre_ping
     margin_limit = wait * (1 - RECYCLE_MARGIN)
+    check, lesson = "pool_recycle vs wait_timeout", "02_pool_recycle"
     if recycle is None or recycle <= 0:
-        add(
-            "ok" if settings.pool_pre_ping else "critical",
-            "pool_recycle vs wait_timeout",
+        yield Finding(
+            "ok" if pinged else "critical",
+            check,
             f"no pool_recycle; wait_timeout={wait:g}s"
-            + ("" if settings.pool_pre_ping else ": a connection idle longer fails the next request (2006)"),
-            "02_pool_recycle",
+            + ("" if pinged else ": a connection idle longer fails the next request (2006)"),
+            lesson,
         )
     elif recycle >= wait:
-        add(
-            "ok" if settings.pool_pre_ping else "critical",
-            "pool_recycle vs wait_timeout",
+        yield Finding(
+            "ok" if pinged else "critical",
+            check,
             f"pool_recycle={recycle:g}s ≥ wait_timeout={wait:g}s: connections die in the pool before recycle"
             " (the advice 'with a 30 s timeout, recycle every 60 s', tested: 17_what_the_blogs_say)",
-            "02_pool_recycle",
+            lesson,
         )
     elif recycle > margin_limit:
-        add(
-            "ok" if settings.pool_pre_ping else "warning",
-            "pool_recycle vs wait_timeout",
+        yield Finding(
+            "ok" if pinged else "warning",
+            check,
             f"pool_recycle={recycle:g}s is within {RECYCLE_MARGIN:.0%} of wait_timeout={wait:g}s: a request "
             "that works before its first query can still find its connection dropped",
-            "02_pool_recycle",
+            lesson,
         )
     else:
-        add(
-            "ok",
-            "pool_recycle vs wait_timeout",
-            f"pool_recycle={recycle:g}s < {margin_limit:g}s",
-            "02_pool_recycle",
-        )
-    add(
+        yield Finding("ok", check, f"pool_recycle={recycle:g}s < {margin_limit:g}s", lesson)
+
+
+def _pre_ping(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
+    yield Finding(
         "ok" if settings.pool_pre_ping else "warning",
         "pool_pre_ping",
         "on: dead pooled connections are replaced at checkout"
@@ -296,69 +286,88 @@ def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
         else "off: a restart, a KILL or a failover fails one request per pooled connection (2013)",
         "03_pool_pre_ping, 06_server_kills",
     )
+
+
+def _pool_size(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
     size = int(settings.options.get("pool_size", SQLALCHEMY_POOL_DEFAULTS["pool_size"]))
     overflow = int(settings.options.get("max_overflow", SQLALCHEMY_POOL_DEFAULTS["max_overflow"]))
-    peak = (size + max(overflow, 0)) * settings.workers
+    peak, limit = (size + max(overflow, 0)) * settings.workers, server.max_connections
+    check = "pool size × workers vs max_connections"
     if overflow < 0:
-        add(
-            "critical" if server.max_connections else "warning",
-            "pool size × workers vs max_connections",
+        yield Finding(
+            "critical" if limit else "warning",
+            check,
             f"max_overflow={overflow}: no limit, so {settings.workers} worker(s) can open any number of "
-            f"connections; max_connections={server.max_connections or 'unknown'}",
+            f"connections; max_connections={limit or 'unknown'}",
             "08_web_apps",
         )
-    elif server.max_connections:
-        severity = (
-            "critical"
-            if peak > server.max_connections
-            else "warning"
-            if peak > 0.8 * server.max_connections
-            else "ok"
-        )
-        add(
-            severity,
-            "pool size × workers vs max_connections",
+    elif limit:
+        yield Finding(
+            "critical" if peak > limit else "warning" if peak > 0.8 * limit else "ok",
+            check,
             f"({size} + {max(overflow, 0)}) × {settings.workers} workers = {peak} connections at peak; "
-            f"max_connections={server.max_connections}",
+            f"max_connections={limit}",
             "08_web_apps",
         )
-    read_timeout = settings.timeouts.get("read_timeout")
-    slowest = settings.slowest_query_seconds
+
+
+def _read_timeout(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
+    read_timeout, slowest = settings.timeouts.get("read_timeout"), settings.slowest_query_seconds
+    lesson = "07_packets_and_timeouts"
     if read_timeout is None:
-        add(
+        yield Finding(
             "info",
             "read_timeout",
             "none: a frozen server or a dropped flow hangs requests with no error",
-            "07_packets_and_timeouts",
+            lesson,
         )
     elif slowest is not None and read_timeout <= slowest:
-        add(
+        yield Finding(
             "critical",
             "read_timeout vs slowest query",
             f"read_timeout={read_timeout:g}s ≤ slowest query {slowest:g}s: "
             "that query fails with 2013 (timed out)",
-            "07_packets_and_timeouts",
+            lesson,
         )
     else:
-        detail = f"read_timeout={read_timeout:g}s" + (
-            f" > slowest query {slowest:g}s" if slowest is not None else ""
-        )
-        add("ok", "read_timeout vs slowest query", detail, "07_packets_and_timeouts")
+        above = f" > slowest query {slowest:g}s" if slowest is not None else ""
+        yield Finding("ok", "read_timeout vs slowest query", f"read_timeout={read_timeout:g}s{above}", lesson)
+
+
+def _streaming(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
     if settings.streaming:
-        nwt = server.net_write_timeout
-        add(
+        nwt = f"={server.net_write_timeout:g}s" if server.net_write_timeout else ""
+        yield Finding(
             "warning",
             "streaming vs net_write_timeout",
-            f"streamed results must be read within net_write_timeout={nwt:g}s between fetches"
-            if nwt
-            else "streamed results must be read within net_write_timeout between fetches",
+            f"streamed results must be read within net_write_timeout{nwt} between fetches",
             "07_packets_and_timeouts",
         )
+
+
+def _unused(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
     for item in settings.ignored:
-        add("warning", "ignored setting", f"{item} (tested: 17_what_the_blogs_say)", "08_web_apps")
+        yield Finding("warning", "ignored setting", f"{item} (tested: 17_what_the_blogs_say)", "08_web_apps")
     for item in settings.unknown:
-        add("info", "unknown option", f"{item!r} is not an engine option the check knows; not used", "")
-    out = pd.DataFrame(rows, columns=FINDING_COLUMNS)
-    return out.sort_values("severity", key=lambda s: s.map(SEVERITY_ORDER), kind="stable").reset_index(
-        drop=True
-    )
+        yield Finding("info", "unknown option", f"{item!r} is not an engine option the check knows; not used")
+
+
+#: The static checks, in the order they are shown within a severity.
+CHECKS: tuple[Callable[[AppSettings, ServerFacts], Iterable[Finding]], ...] = (
+    _recycle,
+    _pre_ping,
+    _pool_size,
+    _read_timeout,
+    _streaming,
+    _unused,
+)
+
+
+def settings_findings(settings: AppSettings, server: ServerFacts) -> list[Finding]:
+    """What each of :data:`CHECKS` finds in ``settings`` against ``server``."""
+    return [finding for check in CHECKS for finding in check(settings, server)]
+
+
+def check_settings(settings: AppSettings, server: ServerFacts) -> pd.DataFrame:
+    """Findings: one row per check, worst first."""
+    return table(settings_findings(settings, server))

@@ -19,24 +19,12 @@ from . import (
     web,
 )
 from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT
-from .core import (
-    COLUMNS,
-    NO_FIX,
-    SCENARIOS,
-    Fix,
-    Scenario,
-    Trial,
-    coverage,
-    each,
-    first_errors,
-    get,
-    run,
-    run_all,
-    scenario,
-    summarize,
-)
+from .fixes import NO_FIX, Fix
 from .held import long_checkout_report
 from .idle import recycle_by_age, replacements, timeout_scopes, watch_idle
+from .registry import SCENARIOS, Scenario, coverage, get, run, run_all, scenario
+from .tables import first_errors, summarize
+from .trial import COLUMNS, Trial, each
 
 #: The lessons' order (notebooks 01-12); the registry follows it.
 MODULES = (

@@ -9,7 +9,7 @@ import dataclasses
 
 from goneaway_pool.hardened import Hardening
 
-from .core import Fix
+from .fixes import Fix
 
 #: The lab's ``wait_timeout``: short enough to watch, long enough to measure.
 WAIT_TIMEOUT = 2
@@ -20,8 +20,8 @@ PRE_PING = Fix("pool_pre_ping", {"pool_pre_ping": True})
 HARDENED = Fix("hardened pool", hardening=Hardening())
 
 
-def unchecked(fix: Fix) -> Fix:
-    """``fix`` declared as not preventing the failure (where no check at checkout can)."""
+def does_not_prevent(fix: Fix) -> Fix:
+    """``fix`` declared as not preventing the scenario's failure (where no check at checkout can)."""
     return dataclasses.replace(fix, prevents=False)
 
 

@@ -25,7 +25,9 @@ from sqlalchemy.pool import NullPool
 
 from ..drivers import ASYNC_DRIVERS, describe_error
 from ..lab import Lab
-from .core import Fix, Trial, each, scenario
+from .fixes import Fix
+from .registry import scenario
+from .trial import Trial, each
 
 CHILDREN = 2
 QUERIES = 30
@@ -64,20 +66,20 @@ def _work(engine: Any, dispose: bool, results: Any, who: str) -> None:
         Fix("none", prevents=False, read_timeout=READ_TIMEOUT),
         Fix(
             "engine.dispose(close=False) in the child",
-            pattern="dispose",
+            code_change="dispose",
             read_timeout=READ_TIMEOUT,
             prevents_for=dict.fromkeys(QUIT_ON_COLLECT, False),
         ),
         Fix(
             "gc.freeze() before fork + dispose(close=False) in the child",
-            pattern="freeze",
+            code_change="freeze",
             read_timeout=READ_TIMEOUT,
         ),
         Fix("NullPool", {"poolclass": NullPool}, read_timeout=READ_TIMEOUT),
     ],
     # None: errors without a driver code, e.g. ResourceClosedError (a reply meant for another process)
     codes=frozenset({2006, 2013, 2014, None}),
-    patterns={"dispose", "freeze"},
+    code_changes={"dispose", "freeze"},
     not_for={
         d: "an asyncio event loop and its connections do not survive fork(): an async app starts "
         "its engine in each worker"
@@ -89,13 +91,13 @@ def fork(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "parent: first query (the pool now holds a connection)")
     for trial in trials:
         results = ctx.Queue()
-        dispose = trial.fix.pattern in ("dispose", "freeze")
+        dispose = trial.fix.code_change in ("dispose", "freeze")
         children = [
             ctx.Process(target=_work, args=(trial.engine, dispose, results, f"child {k}"))
             for k in range(CHILDREN)
         ]
         start = time.monotonic()
-        if trial.fix.pattern == "freeze":  # what exists now is never collected by a child's GC
+        if trial.fix.code_change == "freeze":  # what exists now is never collected by a child's GC
             gc.freeze()
         try:
             for child in children:

@@ -18,8 +18,10 @@ from goneaway_pool.hardened import Hardening
 from ..lab import Lab
 from ..logs import capture
 from ..progress import ticks
-from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, unchecked, whole_seconds
-from .core import NO_FIX, Fix, Trial, built_engine, each, scenario
+from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, does_not_prevent, whole_seconds
+from .fixes import NO_FIX, Fix, built_engine
+from .registry import scenario
+from .trial import Trial, each
 
 #: Seconds of non-database work: longer than WAIT_TIMEOUT.
 WORK = WAIT_TIMEOUT + 1.0
@@ -34,12 +36,12 @@ SESSION_WAIT = 10
     "A request holds its connection through 3 s of non-database work, then queries again",
     fixes=[
         NO_FIX,
-        unchecked(PRE_PING),
-        unchecked(RECYCLE_BELOW),
-        unchecked(HARDENED),
-        Fix("release during work", PRE_PING.options, pattern="release"),
-        Fix("release during work, hardened pool", pattern="release", hardening=HARDENED.hardening),
-        Fix("keep-alive during work", pattern="keepalive"),
+        does_not_prevent(PRE_PING),
+        does_not_prevent(RECYCLE_BELOW),
+        does_not_prevent(HARDENED),
+        Fix("release during work", PRE_PING.options, code_change="release"),
+        Fix("release during work, hardened pool", code_change="release", hardening=HARDENED.hardening),
+        Fix("keep-alive during work", code_change="keepalive"),
         Fix(
             f"session wait_timeout={SESSION_WAIT} (connect event)",
             on_connect=(f"SET SESSION wait_timeout = {SESSION_WAIT}",),
@@ -49,22 +51,22 @@ SESSION_WAIT = 10
             {"connect_args": {"init_command": f"SET SESSION wait_timeout = {SESSION_WAIT}"}},
         ),
     ],
-    params={"wait_timeout": WAIT_TIMEOUT, "work": WORK},
-    patterns={"release", "keepalive"},
+    timings={"wait_timeout": WAIT_TIMEOUT, "work": WORK},
+    code_changes={"release", "keepalive"},
 )
 def long_work(lab: Lab, trials: list[Trial], wait_timeout: float, work: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
         held = {}
         for trial in trials:
             conn = trial.checkout()
-            trial.query("query before work", conn=conn, keep=trial.fix.pattern != "release")
+            trial.query("query before work", conn=conn, keep=trial.fix.code_change != "release")
             held[trial] = conn
         for _ in ticks(work, PING_EVERY, "non-database work"):
             for trial, conn in held.items():
-                if trial.fix.pattern == "keepalive":
+                if trial.fix.code_change == "keepalive":
                     trial.query("keep-alive", "SELECT 1", conn=conn, keep=True)
         for trial, conn in held.items():
-            if trial.fix.pattern == "release":  # check out anew after the work
+            if trial.fix.code_change == "release":  # check out anew after the work
                 trial.query("query after work")
             else:
                 trial.query("query after work", conn=conn)

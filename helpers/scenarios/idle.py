@@ -26,14 +26,16 @@ from ..lab import Lab, server_id
 from ..logs import capture
 from ..progress import ticks, wait
 from .common import HARDENED, PRE_PING, RECYCLE_BELOW, WAIT_TIMEOUT, whole_seconds
-from .core import NO_FIX, Fix, Trial, built_engine, each, scenario
+from .fixes import NO_FIX, Fix, built_engine
+from .registry import scenario
+from .trial import Trial, each
 
 
 @scenario(
     "idle",
     "A pooled connection idles past wait_timeout; the next request fails once",
     fixes=[NO_FIX, RECYCLE_BELOW, PRE_PING, HARDENED],
-    params={"wait_timeout": WAIT_TIMEOUT, "idle": WAIT_TIMEOUT + 1},
+    timings={"wait_timeout": WAIT_TIMEOUT, "idle": WAIT_TIMEOUT + 1},
 )
 def idle(lab: Lab, trials: list[Trial], wait_timeout: float, idle: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
@@ -60,7 +62,7 @@ HOLD = 1.3
         PRE_PING,
         HARDENED,
     ],
-    params={"wait_timeout": WAIT_TIMEOUT, "hold": HOLD},
+    timings={"wait_timeout": WAIT_TIMEOUT, "hold": HOLD},
 )
 def recycle_margin(lab: Lab, trials: list[Trial], wait_timeout: float, hold: float) -> None:
     with lab.globals(wait_timeout=whole_seconds(wait_timeout)):
@@ -165,17 +167,17 @@ def recycle_by_age(
 
 def replacements(
     lab: Lab,
-    pools: Mapping[str, Fix],
+    fixes: Mapping[str, Fix],
     driver: str = "pymysql",
     size: int = 8,
     wait_timeout: int = 6,
     every: float = 0.1,
 ) -> pd.DataFrame:
-    """When each pool replaces its connections by age: a pool of ``size`` connections, made
+    """When each fix's pool replaces its connections by age: a pool of ``size`` connections, made
     together, all checked out together every ``every`` seconds (never idle), each session's
     ``wait_timeout`` set to ``wait_timeout``, watched a little longer than that.
 
-    One row per checkout round: the pool, when (seconds since that pool started filling),
+    One row per checkout round: the fix, when (seconds since its pool started filling),
     how many connections it replaced, and how long the round took (connects included).
     ``pool_recycle`` replaces them all in one round, whose requests all wait for a connect;
     the hardened pool's jittered lifetimes spread the connects out.
@@ -194,7 +196,7 @@ def replacements(
         seen[name] = seen.get(name, set()) | ids
         rows.append(
             {
-                "pool": name,
+                "fix": name,
                 "t": round(start - origin[name], 2),
                 "replaced": len(fresh),
                 "round_ms": round((time.monotonic() - start) * 1000, 1),
@@ -204,7 +206,7 @@ def replacements(
     seen: dict[str, set[int | None]] = {}
     origin: dict[str, float] = {}
     with ExitStack() as built:
-        for name, fix in pools.items():
+        for name, fix in fixes.items():
             fix = dataclasses.replace(fix, on_connect=(*session, *fix.on_connect))
             engine, _watch = engines[name] = built.enter_context(
                 built_engine(lab, driver, fix, pool_size=size, max_overflow=0)
@@ -214,4 +216,4 @@ def replacements(
         for _ in ticks(wait_timeout * 1.1, every, "checking out every connection"):
             for name, (engine, _watch) in engines.items():
                 check_out_all(name, engine)
-    return pd.DataFrame(rows[len(pools) :], columns=["pool", "t", "replaced", "round_ms"])
+    return pd.DataFrame(rows[len(fixes) :], columns=["fix", "t", "replaced", "round_ms"])

@@ -25,7 +25,9 @@ from sqlalchemy import text
 from ..lab import Lab
 from ..progress import wait
 from .common import WAIT_TIMEOUT
-from .core import Fix, each, ensure_events_table, scenario
+from .fixes import Fix
+from .registry import scenario
+from .trial import each, ensure_events_table
 
 INTERACTIVE = CLIENT.INTERACTIVE  # 1024, the same bit in libmariadb
 FOUND_ROWS = CLIENT.FOUND_ROWS  # 2: SQLAlchemy's dialects always ask for it

@@ -19,13 +19,15 @@ from ..drivers import ASYNC_DRIVERS
 from ..lab import Lab
 from ..progress import ticks, wait
 from .common import WAIT_TIMEOUT
-from .core import NO_FIX, Fix, Trial, each, run_on_connect, scenario
+from .fixes import NO_FIX, Fix, run_on_connect
+from .registry import scenario
+from .trial import Trial, each
 
 QUIET = 5.0  # the quiet period: longer than the raised timeout below
 RAISED = 4  # a "raised" wait_timeout
 JOB_EVERY = 1.0  # keep-alive period: shorter than WAIT_TIMEOUT
 
-KEEPALIVE_JOB = Fix(f"keep-alive job every {JOB_EVERY:g}s", pattern="keepalive")
+KEEPALIVE_JOB = Fix(f"keep-alive job every {JOB_EVERY:g}s", code_change="keepalive")
 RAISED_TIMEOUT = Fix(
     f"wait_timeout raised to {RAISED}s (session)",
     on_connect=(f"SET SESSION wait_timeout = {RAISED}",),
@@ -37,14 +39,14 @@ RAISED_TIMEOUT = Fix(
     "keepalive",
     f"The pool idles {QUIET:g}s: a keep-alive job, or a wait_timeout raised to {RAISED}s",
     fixes=[NO_FIX, KEEPALIVE_JOB, RAISED_TIMEOUT],
-    patterns={"keepalive"},
+    code_changes={"keepalive"},
     not_for={d: "the lab's keep-alive job is a thread on a sync engine" for d in ASYNC_DRIVERS},
 )
 def keepalive(lab: Lab, trials: list[Trial]) -> None:
     with lab.globals(wait_timeout=WAIT_TIMEOUT), contextlib.ExitStack() as jobs:
         each(trials, "first query")
         for trial in trials:
-            if trial.fix.pattern == "keepalive":
+            if trial.fix.code_change == "keepalive":
                 jobs.enter_context(KeepAlive(trial.engine, JOB_EVERY))
         wait(QUIET, f"quiet period of {QUIET:g}s")
         jobs.close()
@@ -74,7 +76,7 @@ def connections_over_time(
             event.listen(engine, "connect", lambda dbapi, rec, name=name: ids[name].add(dbapi.thread_id()))
             for conn in [engine.connect() for _ in range(pool_size)]:  # fill the pool
                 conn.close()
-            if fix.pattern == "keepalive":
+            if fix.code_change == "keepalive":
                 stack.enter_context(KeepAlive(engine, JOB_EVERY, size=pool_size))
             engines[name] = engine
         for engine in engines.values():  # one last use of every connection: the quiet starts now

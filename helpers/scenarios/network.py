@@ -38,8 +38,10 @@ from ..drivers import ErrorInfo, describe_error, timeout_args
 from ..faultproxy import FaultProxy
 from ..lab import Lab
 from ..progress import ticks, wait, wait_until
-from .common import HARDENED, PRE_PING, unchecked
-from .core import NO_FIX, RECORDED, Fix, Trial, each, scenario
+from .common import HARDENED, PRE_PING, does_not_prevent
+from .fixes import NO_FIX, Fix
+from .registry import scenario
+from .trial import RECORDED, Trial, each
 
 #: The device's idle limit, the quiet time (longer), and the lab's bound on a wait no timeout ends.
 DEVICE_IDLE = 1.5
@@ -62,7 +64,7 @@ def hung(seconds: float) -> ErrorInfo:
         Fix(f"read_timeout={READ_TIMEOUT}", prevents=False, read_timeout=READ_TIMEOUT),
         Fix(PRE_PING.name, PRE_PING.options, prevents=False),
         Fix(f"pool_pre_ping + read_timeout={READ_TIMEOUT}", PRE_PING.options, read_timeout=READ_TIMEOUT),
-        unchecked(HARDENED),
+        does_not_prevent(HARDENED),
         Fix(
             f"hardened pool, ping_after=1 + read_timeout={READ_TIMEOUT}",
             hardening=Hardening(ping_after=1),
@@ -71,7 +73,7 @@ def hung(seconds: float) -> ErrorInfo:
         RECYCLE_BELOW_DEVICE,
     ],
     codes=frozenset({2013, None}),  # None: the hang, recorded as "no answer"
-    params={"device_idle": DEVICE_IDLE, "quiet": QUIET, "hang": HANG},
+    timings={"device_idle": DEVICE_IDLE, "quiet": QUIET, "hang": HANG},
 )
 def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: float, hang: float) -> None:
     """After the quiet, every trial's checkout and query run in their own thread. A trial
@@ -89,7 +91,7 @@ def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: flo
     "lb_reset",
     "A load balancer or firewall resets a flow idle longer than its limit (below wait_timeout)",
     fixes=[NO_FIX, PRE_PING, HARDENED, RECYCLE_BELOW_DEVICE],
-    params={"device_idle": DEVICE_IDLE, "quiet": QUIET},
+    timings={"device_idle": DEVICE_IDLE, "quiet": QUIET},
 )
 def lb_reset(lab: Lab, trials: list[Trial], device_idle: float, quiet: float) -> None:
     with _behind_device(lab, trials, quiet, reset=device_idle):

@@ -18,7 +18,9 @@ from sqlalchemy import text
 from ..drivers import describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
-from .core import AsyncTrial, Fix, Trial, each, ensure_events_table, scenario
+from .fixes import Fix
+from .registry import scenario
+from .trial import AsyncTrial, Trial, each, ensure_events_table
 
 PACKET_LIMIT = 1024 * 1024  # the lab's max_allowed_packet: 1 MiB
 BLOB = 2 * PACKET_LIMIT  # what the request inserts
@@ -42,10 +44,10 @@ def payload(driver: str, size: int) -> bytes | str:
     "INSERT of a 2 MiB value with max_allowed_packet=1 MiB",
     fixes=[
         Fix("one 2 MiB INSERT", prevents=False),
-        Fix("max_allowed_packet raised to 16 MiB (server)", pattern="raise"),
-        Fix("256 KiB chunks, one row each", pattern="chunked"),
+        Fix("max_allowed_packet raised to 16 MiB (server)", code_change="raise"),
+        Fix("256 KiB chunks, one row each", code_change="chunked"),
     ],
-    patterns={"raise", "chunked"},
+    code_changes={"raise", "chunked"},
 )
 def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
     """Each trial inserts :func:`payload` values: bytes, or text for aiomysql."""
@@ -54,10 +56,10 @@ def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
     lab.sql(f"DELETE FROM `{lab.backend.database}`.{table} WHERE v = 3")  # keep the table small
     with lab.globals(max_allowed_packet=PACKET_LIMIT):
         for trial in trials:
-            if trial.fix.pattern == "raise":  # the session value is read-only: it comes from the global
+            if trial.fix.code_change == "raise":  # the session value is read-only: it comes from the global
                 with lab.globals(max_allowed_packet=16 * PACKET_LIMIT):
                     trial.query("INSERT 2 MiB", insert, params={"payload": payload(trial.driver, BLOB)})
-            elif trial.fix.pattern == "chunked":  # CONCAT() could not help: its result is capped too
+            elif trial.fix.code_change == "chunked":  # CONCAT() could not help: its result is capped too
                 for part in range(BLOB // CHUNK):
                     trial.query(
                         f"INSERT chunk {part}", insert, params={"payload": payload(trial.driver, CHUNK)}
@@ -74,7 +76,7 @@ def max_allowed_packet(lab: Lab, trials: list[Trial]) -> None:
         Fix("read_timeout=1", read_timeout=1, prevents=False),
         Fix("read_timeout=5", read_timeout=5),
     ],
-    params={"query": SLOW_QUERY},
+    timings={"query": SLOW_QUERY},
 )
 def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
     each(trials, "first query")
@@ -87,12 +89,12 @@ def read_timeout(lab: Lab, trials: list[Trial], query: float) -> None:
     f"A client reads a streamed result, pauses {READER_PAUSE:g}s, net_write_timeout=1",
     fixes=[
         Fix("stream_results, pause", prevents=False),
-        Fix("buffered result (no streaming)", pattern="buffered"),
+        Fix("buffered result (no streaming)", code_change="buffered"),
         Fix(
             "session net_write_timeout=10 (connect event)", on_connect=("SET SESSION net_write_timeout = 10",)
         ),
     ],
-    patterns={"buffered"},
+    code_changes={"buffered"},
 )
 def net_write_timeout(lab: Lab, trials: list[Trial]) -> None:
     """An async trial streams with ``AsyncConnection.stream()`` (its steps awaited through
@@ -106,7 +108,7 @@ def net_write_timeout(lab: Lab, trials: list[Trial]) -> None:
         open_results = []
         for trial in trials:
             conn: Any = trial.checkout()
-            stream = trial.fix.pattern != "buffered"
+            stream = trial.fix.code_change != "buffered"
             if isinstance(trial, AsyncTrial):
                 result = trial.resolve(conn.stream(query) if stream else conn.execute(query))
             else:

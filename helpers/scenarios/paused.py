@@ -13,7 +13,9 @@ import time
 from ..drivers import ErrorInfo
 from ..lab import Lab
 from ..progress import wait
-from .core import Fix, Trial, each, scenario
+from .fixes import Fix
+from .registry import scenario
+from .trial import Trial, each
 
 FROZEN = 3.0  # seconds the server stays frozen
 READ_TIMEOUT = 1  # the client read_timeout that ends the wait

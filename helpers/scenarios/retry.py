@@ -19,7 +19,9 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_fixed
 from ..drivers import DISCONNECT_CODES, ErrorInfo
 from ..faultproxy import FaultProxy
 from ..lab import Lab
-from .core import AsyncTrial, Fix, Trial, ensure_events_table, scenario
+from .fixes import Fix
+from .registry import scenario
+from .trial import AsyncTrial, Trial, ensure_events_table
 
 _markers = itertools.count(int(time.time()) % 1_000_000 * 1000)
 
@@ -40,12 +42,12 @@ retrying = retry(
     "The connection drops after COMMIT reached the server, before its answer came back",
     fixes=[
         Fix("no retry", prevents=False),
-        Fix("naive retry (tenacity, on disconnect)", pattern="retry", prevents=False),
-        Fix("retry + idempotency key", pattern="idempotent"),
-        Fix("read, retried", pattern="read"),
+        Fix("naive retry (tenacity, on disconnect)", code_change="retry", prevents=False),
+        Fix("retry + idempotency key", code_change="idempotent"),
+        Fix("read, retried", code_change="read"),
     ],
     codes=frozenset({*DISCONNECT_CODES, None}),  # None: a duplicated row
-    patterns={"retry", "idempotent", "read"},
+    code_changes={"retry", "idempotent", "read"},
 )
 def commit_in_doubt(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)
@@ -55,16 +57,16 @@ def commit_in_doubt(lab: Lab, trials: list[Trial]) -> None:
             marker, key = next(_markers), uuid.uuid4().hex
             is_async = isinstance(trial, AsyncTrial)
             read, write = (_aread, _awrite) if is_async else (_read, _write)
-            if trial.fix.pattern == "read":
+            if trial.fix.code_change == "read":
                 proxy.lose_reply_to(b"SELECT")
                 with trial.step("SELECT, its answer lost, retried") as note:
                     note["message"] = _attempts(trial, retrying(read), trial)
                 continue
             proxy.lose_reply_to(b"COMMIT")
             with trial.step("INSERT + COMMIT, the COMMIT's answer lost") as note:
-                if trial.fix.pattern == "idempotent":
+                if trial.fix.code_change == "idempotent":
                     note["message"] = _attempts(trial, retrying(write), trial, table, marker, key)
-                elif trial.fix.pattern == "retry":
+                elif trial.fix.code_change == "retry":
                     note["message"] = _attempts(trial, retrying(write), trial, table, marker, None)
                 else:
                     trial.resolve(write(trial, table, marker, None))

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from ..drivers import describe_error
 from ..lab import Lab, server_id
 from ..progress import wait
-from .common import HARDENED, PRE_PING, unchecked
-from .core import NO_FIX, Fix, Trial, each, ensure_events_table, scenario
+from .common import HARDENED, PRE_PING, does_not_prevent
+from .fixes import NO_FIX, Fix
+from .registry import scenario
+from .trial import Trial, each, ensure_events_table
 
 #: When the KILL lands during ``SELECT SLEEP(QUERY)``.
 KILL_AFTER = 0.3
@@ -46,7 +48,7 @@ def kill_idle(lab: Lab, trials: list[Trial]) -> None:
 @scenario(
     "kill_mid_query",
     "The connection is KILLed while a query runs on it",
-    fixes=[NO_FIX, unchecked(PRE_PING), unchecked(HARDENED)],
+    fixes=[NO_FIX, does_not_prevent(PRE_PING), does_not_prevent(HARDENED)],
 )
 def kill_mid_query(lab: Lab, trials: list[Trial]) -> None:
     each(trials, "first query")
@@ -64,10 +66,10 @@ def kill_mid_query(lab: Lab, trials: list[Trial]) -> None:
     f"A transaction writes, then idles {TX_IDLE:g}s > idle_transaction_timeout={TX_TIMEOUT}s",
     fixes=[
         NO_FIX,
-        unchecked(PRE_PING),
-        Fix("commit before idling", pattern="commit"),
+        does_not_prevent(PRE_PING),
+        Fix("commit before idling", code_change="commit"),
     ],
-    patterns={"commit"},
+    code_changes={"commit"},
 )
 def idle_transaction(lab: Lab, trials: list[Trial]) -> None:
     table = ensure_events_table(lab)
@@ -75,14 +77,14 @@ def idle_transaction(lab: Lab, trials: list[Trial]) -> None:
         held = {}
         for trial in trials:
             conn = trial.checkout()
-            commit = trial.fix.pattern == "commit"
+            commit = trial.fix.code_change == "commit"
             trial.query(
                 "INSERT in a transaction", f"INSERT INTO {table} (v) VALUES (1)", conn=conn, keep=not commit
             )
             held[trial] = conn
         wait(TX_IDLE, "idle inside the transaction")
         for trial, conn in held.items():
-            if trial.fix.pattern == "commit":
+            if trial.fix.code_change == "commit":
                 trial.query("next statement")
             else:
                 trial.query("next statement in the transaction", conn=conn)

@@ -22,7 +22,9 @@ from ..lab import Lab
 from ..progress import wait
 from . import webapps
 from .common import HARDENED, PRE_PING, WAIT_TIMEOUT
-from .core import AsyncTrial, Fix, Trial, scenario
+from .fixes import Fix
+from .registry import scenario
+from .trial import AsyncTrial, Trial
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +82,16 @@ def _idle_requests(lab: Lab, clients: dict[Trial, Any]) -> None:
     "Flask + scoped_session: is the session removed at teardown?",
     fixes=[
         Fix("no remove(), pool_pre_ping", PRE_PING.options, prevents=False),
-        Fix("remove() at teardown, no pre-ping", pattern="remove", prevents=False),
-        Fix("remove() at teardown + pool_pre_ping", PRE_PING.options, pattern="remove"),
-        Fix("remove() at teardown + hardened pool", pattern="remove", hardening=HARDENED.hardening),
+        Fix("remove() at teardown, no pre-ping", code_change="remove", prevents=False),
+        Fix("remove() at teardown + pool_pre_ping", PRE_PING.options, code_change="remove"),
+        Fix("remove() at teardown + hardened pool", code_change="remove", hardening=HARDENED.hardening),
     ],
     codes=STUCK,
-    patterns={"remove"},
+    code_changes={"remove"},
     not_for=SYNC_APP,
 )
 def flask_scoped_session(lab: Lab, trials: list[Trial]) -> None:
-    apps = {t: webapps.flask_scoped_session_app(t.engine, t.fix.pattern == "remove") for t in trials}
+    apps = {t: webapps.flask_scoped_session_app(t.engine, t.fix.code_change == "remove") for t in trials}
     try:
         _idle_requests(lab, {t: app.test_client() for t, app in apps.items()})
     finally:
@@ -130,12 +132,12 @@ def flask_sqlalchemy(lab: Lab, trials: list[Trial]) -> None:
     "fastapi_session",
     "FastAPI: a Session per request, or one shared Session",
     fixes=[
-        Fix("one shared Session, pool_pre_ping", PRE_PING.options, pattern="shared", prevents=False),
+        Fix("one shared Session, pool_pre_ping", PRE_PING.options, code_change="shared", prevents=False),
         Fix("Session per request (yield, close), pool_pre_ping", PRE_PING.options),
         Fix("Session per request (yield, close), hardened pool", hardening=HARDENED.hardening),
     ],
     codes=STUCK,
-    patterns={"shared"},
+    code_changes={"shared"},
 )
 def fastapi_session(lab: Lab, trials: list[Trial]) -> None:
     """An async driver gets :func:`~helpers.scenarios.webapps.fastapi_async_app` (async endpoints, an
@@ -144,7 +146,7 @@ def fastapi_session(lab: Lab, trials: list[Trial]) -> None:
     apps: dict[Trial, Any] = {}
     clients: dict[Trial, Any] = {}
     for t in trials:
-        per_request = t.fix.pattern != "shared"
+        per_request = t.fix.code_change != "shared"
         if isinstance(t, AsyncTrial):
             apps[t] = webapps.fastapi_async_app(t.engine, per_request)
             clients[t] = httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[t]), base_url="http://app")
@@ -170,10 +172,10 @@ WORKERS = 3
     f"{WORKERS} worker threads, a pool of {POOL['pool_size']}: sessions never given back",
     fixes=[
         Fix("scoped_session, no remove()", POOL, prevents=False),
-        Fix("scoped_session, remove() at teardown", POOL, pattern="remove"),
+        Fix("scoped_session, remove() at teardown", POOL, code_change="remove"),
     ],
     codes=frozenset({None}),  # sqlalchemy.exc.TimeoutError: QueuePool limit ... reached
-    patterns={"remove"},
+    code_changes={"remove"},
     not_for=SYNC_APP,
 )
 def pool_exhaustion(lab: Lab, trials: list[Trial]) -> None:
@@ -183,7 +185,7 @@ def pool_exhaustion(lab: Lab, trials: list[Trial]) -> None:
     request, so a session that was not removed keeps its connection.
     """
     for trial in trials:
-        app = webapps.flask_scoped_session_app(trial.engine, trial.fix.pattern == "remove")
+        app = webapps.flask_scoped_session_app(trial.engine, trial.fix.code_change == "remove")
         _serve_from_workers(trial, app.test_client())
         _quietly(trial, app.extensions["session_registry"].remove)
 
