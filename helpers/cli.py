@@ -103,12 +103,17 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     if rows.empty:  # run_all has logged why each one does not run
         raise LabError("none of these scenarios runs with the drivers given")
     summary = summarize(rows)
+    views = rows.attrs.get("views", [])  # the server's, the device's or HAProxy's side
     if args.json:
         for record in summary.to_dict(orient="records"):
             _out(json.dumps({k: (None if pd.isna(v) else v) for k, v in record.items()}, default=int))
+        for view in views:
+            _out(json.dumps({"kind": "view", **view}, default=int))
     else:
         with pd.option_context("display.width", 200, "display.max_colwidth", 50):
             _out(summary.to_string(index=False))
+            if views:
+                _out(pd.DataFrame(views).to_string(index=False))
     return 0 if summary["as_expected"].all() else 1
 
 

@@ -384,3 +384,46 @@ def server_view(client: pd.DataFrame, server: pd.DataFrame) -> Figure:
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     return fig
+
+
+def flow_timeline(events: pd.DataFrame, idle_limit: float) -> Figure:
+    """One lane per connection (``netpath.flow_timeline`` data): the time the firewall
+    remembers its flow (a band), its answers (dots), the query sent after the idle, the
+    kernel's retransmissions (ticks) and the error (a cross, with its text)."""
+    lanes = list(dict.fromkeys(events["which"]))
+    end = float(events["t"].max()) + 0.5
+    fig = _figure(figsize=(9, 1.2 + 1.1 * len(lanes)))
+    ax = fig.subplots()
+    for y, which in enumerate(lanes):
+        rows = events[events["which"] == which]
+        forgotten = rows[rows["event"] == "forgotten"]["t"]
+        until = float(forgotten.iloc[0]) if len(forgotten) else end
+        ax.barh(y, until, left=0, height=0.5, color=OK, alpha=0.18, label="conntrack remembers the flow")
+        if len(forgotten):
+            ax.axvline(until, ymin=(y + 0.2) / len(lanes), ymax=(y + 0.8) / len(lanes), color=ERROR, ls=":")
+            ax.text(until, y + 0.32, " forgotten", fontsize=8, color=ERROR, va="bottom")
+        marks = {
+            "answered": ("o", OK, "answered"),
+            "query sent": (">", NEUTRAL, "query sent"),
+            "retransmission": ("|", ERROR, "the kernel retransmits"),
+            "error": ("X", ERROR, "error"),
+        }
+        for event, (marker, color, label) in marks.items():
+            at = rows[rows["event"] == event]
+            if len(at):
+                ax.scatter(at["t"], [y] * len(at), marker=marker, s=90, color=color, zorder=3, label=label)
+        for row in rows[rows["event"] == "error"].itertuples():
+            said = str(row.detail)
+            short = said[said.find("[Errno") :].rstrip("')") if "[Errno" in said else said[-42:]
+            ax.annotate(short, (row.t, y), xytext=(-6, -18), textcoords="offset points", fontsize=8,
+                        color=ERROR, ha="right")  # fmt: skip
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(-0.7, len(lanes) - 0.3)
+    ax.set_xlim(-0.2, end)
+    ax.set_xlabel(f"seconds since the first query (the firewall forgets a flow idle {idle_limit:g} s)")
+    handles: dict[str, Any] = {}
+    for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+        handles.setdefault(label, handle)  # one entry per kind, not one per lane
+    ax.legend(list(handles.values()), list(handles), fontsize=8, loc="upper left", ncols=3)
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -97,22 +97,65 @@ def claims_03(v: dict[str, Any]) -> None:
         assert v["sends"][d] == ("SELECT 1" if d == "mariadbconnector" else "COM_PING"), v["sends"]
 
 
+def _view(views: list[dict[str, Any]], which: str) -> dict[str, Any]:
+    return next(view for view in views if view["view"] == which)
+
+
 def claims_12(v: dict[str, Any]) -> None:
-    for d in DRIVERS:  # a silent drop hangs even pre-ping; recycle below the device's limit holds
-        assert not outcome(v, "silent", "lb_silent_drop", d, "no timeout")["ok"]
-        assert outcome(v, "silent", "lb_silent_drop", d, "read_timeout=1")["code"] == 2013
-        assert not outcome(v, "silent", "lb_silent_drop", d, "pool_pre_ping")["ok"]
-        assert outcome(v, "silent", "lb_silent_drop", d, "pool_pre_ping + read_timeout=1")["ok"]
-        assert outcome(v, "silent", "lb_silent_drop", d, "pool_recycle=1 (below the device's idle limit)")[
-            "ok"
-        ]
-        assert outcome(v, "reset", "lb_reset", d, "none")["code"] == 2006
-        assert outcome(v, "reset", "lb_reset", d, "pool_pre_ping")["ok"]
+    from helpers.scenarios import firewall, loadbalancer
+
+    keepalive, recycle = firewall.TCP_KEEPALIVE.name, firewall.RECYCLE.name
+    stay, stay_ping, shut, shut_ping, shut_hard = (f.name for f in loadbalancer.DOWN_FIXES)
+    bound = v["lab"]  # the kernel's bound for tcp_retries2=3: 3.0 s
+    assert (v["default"], bound) == (924.6, 3.0)
+    for d in DRIVERS:
+        seconds = v["seconds"]
+        unfixed = outcome(v, "dropped", "conntrack_drop", d, "none")
+        assert not unfixed["ok"] and unfixed["code"] == 2013, (d, unfixed)
+        assert seconds[f"{d} · none"] >= bound  # the kernel's own retransmissions ended it
+        assert (
+            outcome(v, "dropped", "conntrack_drop", d, keepalive)["ok"] and seconds[f"{d} · {keepalive}"] < 1
+        )
+        assert outcome(v, "dropped", "conntrack_drop", d, recycle)["ok"]
+        for bounded in (
+            firewall.TCP_USER_TIMEOUT.name,
+            firewall.READ_TIMEOUT.name,
+        ):  # they bound it, seconds sooner
+            assert not outcome(v, "dropped", "conntrack_drop", d, bounded)["ok"]
+            assert seconds[f"{d} · {bounded}"] < seconds[f"{d} · none"] - 2
+        for waits in (
+            firewall.PRE_PING_HANGS.name,
+            firewall.HARDENED_PING.name,
+        ):  # no error, but the kernel's wait
+            assert (
+                outcome(v, "dropped", "conntrack_drop", d, waits)["ok"] and seconds[f"{d} · {waits}"] >= bound
+            )
+        assert outcome(v, "reset", "conntrack_reset", d, "none")["code"] == 2013
+        assert outcome(v, "reset", "conntrack_reset", d, "pool_pre_ping")["ok"]
+        assert not outcome(v, "idle", "haproxy_idle", d, "none")["ok"]
+        for fix in (loadbalancer.RECYCLE.name, "pool_pre_ping", "hardened pool"):
+            assert outcome(v, "idle", "haproxy_idle", d, fix)["ok"]
+        assert not outcome(v, "down", "haproxy_backend_down", d, stay)["ok"]
+        down = v["down_seconds"]
+        assert down[f"{d} · {stay}"] >= loadbalancer.READ_TIMEOUT  # stuck until the read timeout
+        assert outcome(v, "down", "haproxy_backend_down", d, stay_ping)["ok"]
+        assert not outcome(v, "down", "haproxy_backend_down", d, shut)["ok"] and down[f"{d} · {shut}"] < 1
+        for fix in (shut_ping, shut_hard):  # closed by HAProxy: the request goes to the backup at once
+            assert outcome(v, "down", "haproxy_backend_down", d, fix)["ok"] and down[f"{d} · {fix}"] < 1
         costs = v["cost_us"][d]  # one round trip more per checkout, growing with the latency
         assert costs["10"] > costs["2"] > costs["0"]  # (on loopback alone it is lost in the noise)
-    # the server had counted nothing when the dropped client failed; it counts both at wait_timeout
-    assert v["at_error"]["network dropped it"] == 0 and v["at_end"] >= 2
-    assert v["codes"] == {"network dropped it": 2013, "server closed it": 2006}
+    device, server = _view(v["views"], "device"), _view(v["views"], "server")
+    assert device["flows_after_idle"] < device["flows_before_idle"] and device["packets_dropped"] > 0
+    assert server["aborted_clients_delta"] == 0  # the server never heard of it
+    assert _view(v["reset_views"], "device")["packets_rejected"] > 0
+    haproxy = _view(v["idle_views"], "haproxy")
+    assert haproxy["sessions_after_idle"] == 0 < haproxy["sessions_before_idle"]
+    assert _view(v["idle_views"], "server")["aborted_clients_delta"] >= 1  # HAProxy closed its side
+    marked = _view(v["down_views"], "haproxy")
+    assert marked["sessions_stay_sessions_on_primary"] > 0 == marked["shutdown_sessions_sessions_on_primary"]
+    # the timeline: forgotten without keepalive, kept with it; the kernel retransmitted, then errno 110
+    assert v["forgotten"] == {"without": True, "with": False} and v["kept_answered"] == 2
+    assert v["retransmissions"] >= 3 and "Errno 110" in v["error"] and v["hang_seconds"] >= bound
 
 
 def claims_13(v: dict[str, Any]) -> None:

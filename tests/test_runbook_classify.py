@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from helpers import SCENARIOS
+from helpers.errors import LabError
 from helpers.runbook import CAUSES, FACT_RULES, SIGNATURES, classify
 from helpers.runbook.classify import MAX_TEXT, rank, read
 from helpers.runbook.taxonomy import (
@@ -50,6 +51,10 @@ DECIDING: dict[str, dict[str, Any]] = {
     "commit_in_doubt": {"during_commit": True},
     "lb_silent_drop": {"hung": True, "aborted_clients_delta": 0, "network_device": True},
     "lb_reset": {"network_device": True, "idle_seconds": 2, "wait_timeout": 28800},
+    "conntrack_drop": {"device": "firewall", "hung": True, "aborted_clients_delta": 0},
+    "conntrack_reset": {"device": "firewall", "idle_seconds": 3.5, "wait_timeout": 28800},
+    "haproxy_idle": {"device": "haproxy", "idle_seconds": 3, "wait_timeout": 28800},
+    "haproxy_backend_down": {"device": "haproxy", "server_marked_down": True},
 }
 #: Scenarios whose error is generic: the same text, even with the deciding fact, fits a
 #: sibling as well (KILL mid-query vs idle KILL; a Session stuck after idle_transaction).
@@ -153,7 +158,28 @@ EXAMPLES = {
     # ProxySQL's own log (sysown/proxysql #1596)
     "a load balancer in the path": "2018-07-05 22:56:07 MySQL_Session.cpp:2863:handler(): [WARNING] Error during "
     "query on (20,192.168.70.30,3306): 1047, WSREP has not yet prepared node for application use",
+    "HAProxy: idle timeout": "haproxy[812]: 10.0.3.7:40312 [02/Dec/2026:01:00:00.123] mysql mysql/db1 1/0/3600012 "
+    "4412 cD-- 3/3/2/2/0 0/0",
+    "HAProxy: server down": "haproxy[812]: Server mysql/db1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. "
+    "0 active and 1 backup servers left. 3 sessions active, 0 requeued, 0 remaining in queue.",
+    "kernel: conntrack": "kernel: nf_conntrack: nf_conntrack: table full, dropping packet",
 }
+
+
+@pytest.mark.parametrize(
+    ("text", "facts", "cause"),
+    [
+        (EXAMPLES["HAProxy: idle timeout"] + "\n(2013, 'Lost connection to MySQL server during query')", {}, "haproxy_idle"),
+        (EXAMPLES["HAProxy: server down"], {}, "haproxy_backend_down"),
+        ("(2013, 'Lost connection to MySQL server during query ([Errno 110] Connection timed out)')",
+         {"device": "firewall"}, "conntrack_drop"),
+        ("(2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')",
+         {"device": "firewall", "idle_seconds": 600, "wait_timeout": 28800}, "conntrack_reset"),
+    ],
+    ids=["haproxy-cD", "haproxy-down", "errno-110", "errno-104"],
+)  # fmt: skip
+def test_the_network_s_wording_ranks_its_cause_first(text: str, facts: dict[str, Any], cause: str) -> None:
+    assert classify(text, facts).iloc[0]["scenario"] == cause, classify(text, facts).head(3).to_string()
 
 
 def test_each_signature_matches_its_own_example() -> None:
@@ -296,3 +322,27 @@ def test_a_follow_on_points_to_the_first_error_and_is_not_called_a_non_disconnec
     assert reading.kind == "follow_on" and "the first error in that Session" in reading.follow_ons[0][1]
     said = verdict(rank(text), True, False, reading)
     assert "not 'MySQL server has gone away'" not in said and "look for the first error" in said, said
+
+
+def test_settings_are_checked_against_the_device_s_idle_limit() -> None:
+    from helpers.runbook import ServerFacts, check_settings, parse_settings
+
+    server = ServerFacts(wait_timeout=28800)
+    risky = check_settings(
+        parse_settings({"pool_recycle": 3600, "pool_pre_ping": True, "device": "aws_nlb"}), server
+    )
+    rows = risky.set_index("check")
+    assert rows.loc["pool_recycle vs device idle limit", "severity"] == "critical"  # 3600 s ≥ the NLB's 350 s
+    assert "350" in rows.loc["pool_recycle vs device idle limit", "detail"]
+    assert rows.loc["TCP keepalive vs device idle limit", "severity"] == "warning"  # Linux's 7200 s
+    safe = parse_settings({"pool_recycle": 300, "device": "aws_nlb", "tcp_keepalive_seconds": 60})
+    rows = check_settings(safe, server).set_index("check")
+    assert (
+        rows.loc[["pool_recycle vs device idle limit", "TCP keepalive vs device idle limit"], "severity"]
+        .eq("ok")
+        .all()
+    )
+    haproxy = check_settings(parse_settings({"device": "haproxy"}), server).set_index("check")
+    assert haproxy.loc["device idle limit", "severity"] == "info"  # its limit is its own timeout: ask for it
+    with pytest.raises(LabError, match="device='f5'"):
+        parse_settings({"device": "f5"})

@@ -179,5 +179,38 @@ CAUSES: dict[str, Cause] = {
             "12_network_faults",
             "is there a device between the app and the server whose idle limit is below the quiet period?",
         ),
+        Cause(
+            "conntrack_drop",
+            "a stateful firewall or NAT gateway forgot the idle flow and dropped its packets: the query "
+            "hung while the kernel retransmitted it, until ETIMEDOUT (about 15 minutes by default)",
+            "TCP keepalive below the device's idle limit (TCP_KEEPIDLE/INTVL/CNT at connect), or "
+            "pool_recycle below it; a read_timeout or TCP_USER_TIMEOUT turns the hang into a quick error",
+            "12_network_faults",
+            "did the request hang for minutes and end with errno 110 'Connection timed out'?",
+        ),
+        Cause(
+            "conntrack_reset",
+            "a firewall forgot the idle flow and answered its next packet with a TCP reset",
+            "TCP keepalive below the device's idle limit, pool_recycle below it, or pool_pre_ping=True",
+            "12_network_faults",
+            "did the first query after a quiet period fail at once with 'Connection reset by peer'?",
+        ),
+        Cause(
+            "haproxy_idle",
+            "HAProxy closed a session idle past its timeout client / timeout server",
+            "pool_recycle below HAProxy's timeouts, pool_pre_ping=True or the hardened pool; or raise "
+            "HAProxy's timeouts (timeout tunnel in TCP mode)",
+            "12_network_faults",
+            "is HAProxy's 'timeout client' or 'timeout server' below the quiet period (log: cD or sD)?",
+        ),
+        Cause(
+            "haproxy_backend_down",
+            "HAProxy marked the pool's server down; its sessions were closed (shutdown-sessions) or left "
+            "stuck on a server that no longer answers",
+            "on-marked-down shutdown-sessions on every server line, with pool_pre_ping=True or the "
+            "hardened pool, and a read_timeout",
+            "12_network_faults",
+            "did HAProxy's log say 'Server ... is DOWN' at the moment the errors or hangs began?",
+        ),
     )
 }

@@ -300,7 +300,17 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("a forking worker", r"celery|billiard|gunicorn|uwsgi|multiprocessing|os\.fork|ForkPoolWorker|--preload",
               {"fork": 2}, "frames or process names of prefork servers"),
     Signature("a load balancer in the path", r"haproxy|\bELB\b|load.?balancer|\bNAT\b|proxysql|MySQL_Session\.cpp",
-              {"lb_reset": 1.5, "lb_silent_drop": 1.5}, "a device between app and server, named in the text"),
+              {"lb_reset": 1.5, "lb_silent_drop": 1.5, "haproxy_idle": 1.5, "conntrack_drop": 1},
+              "a device between app and server, named in the text"),
+    Signature("HAProxy: idle timeout", r"(?<![\w-])[cs]D-[-\w](?![\w-])|\btimeout (?:client|server|tunnel)\b",
+              {"haproxy_idle": 5}, "HAProxy's log: termination state cD or sD (the client's or the server's "
+              "side timed out while idle), or its timeouts named", GONE,
+              "HAProxy closed an idle session at its timeout client or timeout server"),
+    Signature("HAProxy: server down", r"\bServer \S+ is DOWN\b|on-marked-down|shutdown-sessions",
+              {"haproxy_backend_down": 6}, "HAProxy's log: 'Server be/srv is DOWN, reason: ...'", GONE,
+              "HAProxy took the server out; its sessions were closed or left on it"),
+    Signature("kernel: conntrack", r"nf_conntrack|conntrack table full|\bct state invalid\b",
+              {"conntrack_drop": 4, "conntrack_reset": 2}, "the kernel's firewall log or rules"),
     Signature("interactive_timeout", r"interactive_timeout|CLIENT[._]INTERACTIVE|client_flag",
               {"interactive_timeout": 3}, ""),
     Signature("idle transaction timeout", r"idle_(?:write_|readonly_)?transaction_timeout",
@@ -421,12 +431,12 @@ FACT_RULES: tuple[FactRule, ...] = (
     FactRule(
         "server: requests waited without an answer",
         _flag("hung"),
-        {"paused_server": 5, "lb_silent_drop": 3},
+        {"paused_server": 5, "lb_silent_drop": 3, "conntrack_drop": 4},
     ),
     FactRule(
         "requests hung while the server counted no aborted connection",
         lambda f: bool(f.get("hung")) and _num(f, "aborted_clients_delta") == 0,
-        {"lb_silent_drop": 6},
+        {"lb_silent_drop": 6, "conntrack_drop": 6},
     ),
     FactRule(
         "a load balancer, NAT gateway or firewall sits between the app and the server",
@@ -434,9 +444,31 @@ FACT_RULES: tuple[FactRule, ...] = (
         {"lb_silent_drop": 3, "lb_reset": 3},
     ),
     FactRule(
+        "a stateful firewall or NAT gateway (conntrack) sits between the app and the server",
+        lambda f: f.get("device") == "firewall",
+        {"conntrack_drop": 4, "conntrack_reset": 4},
+    ),
+    FactRule(
+        "HAProxy sits between the app and the server",
+        lambda f: f.get("device") == "haproxy",
+        {"haproxy_idle": 5, "haproxy_backend_down": 3},
+    ),
+    FactRule(
+        "the load balancer marked the server down",
+        _flag("server_marked_down"),
+        {"haproxy_backend_down": 6},
+    ),
+    FactRule(
         "the connection was gone after a quiet period shorter than wait_timeout",
         _shorter_than_wait("idle_seconds"),
-        {"lb_reset": 3, "lb_silent_drop": 2, "kill_idle": 1, "restart": 1},
+        {
+            "lb_reset": 3,
+            "conntrack_reset": 3,
+            "lb_silent_drop": 2,
+            "conntrack_drop": 1,
+            "kill_idle": 1,
+            "restart": 1,
+        },
     ),
     FactRule("the error came from COMMIT", _flag("during_commit"), {"commit_in_doubt": 5}),
     FactRule(

@@ -52,7 +52,27 @@ KNOWN_OPTIONS = {
     "pool_reset_on_return",
 }
 #: Facts beside the options.
-DEPLOYMENT = {"workers", "slowest_query_seconds", "stream_results"}
+DEPLOYMENT = {
+    "workers",
+    "slowest_query_seconds",
+    "stream_results",
+    "device",
+    "device_idle_seconds",
+    "tcp_keepalive_seconds",
+}
+#: The idle limit of devices often found between an application and its database, in seconds
+#: (their documented defaults). HAProxy's is its own ``timeout client``/``timeout server``: give
+#: ``device_idle_seconds``.
+DEVICE_IDLE_LIMITS = {
+    "aws_nlb": 350.0,  # AWS Network Load Balancer, TCP idle timeout
+    "azure_lb": 240.0,  # Azure Load Balancer, 4 minutes by default
+    "gcp_cloud_nat": 1200.0,  # GCP Cloud NAT, established TCP connections: 20 minutes
+    "aws_nat_gateway": 350.0,  # AWS NAT gateway drops idle connections after 350 s
+    "haproxy": None,
+    "firewall": None,
+}
+#: Linux's own ``net.ipv4.tcp_keepalive_time``: the first probe after two hours idle.
+LINUX_KEEPALIVE_TIME = 7200.0
 #: Flask-SQLAlchemy 2.x keys that 3.x ignores, and the option each meant.
 FLASK_LEGACY = {
     "SQLALCHEMY_POOL_RECYCLE": "pool_recycle",
@@ -80,6 +100,11 @@ class AppSettings:
     workers: int = 1
     slowest_query_seconds: float | None = None
     streaming: bool = False
+    #: the device between the app and the server (a key of ``DEVICE_IDLE_LIMITS``), its idle limit
+    #: in seconds, and the TCP keepalive idle time the app's sockets use
+    device: str | None = None
+    device_idle_seconds: float | None = None
+    tcp_keepalive_seconds: float | None = None
     ignored: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
@@ -106,6 +131,7 @@ class AppSettings:
             "pool_pre_ping": self.pool_pre_ping,
             "framework": "flask_sqlalchemy" if self.form == "flask-sqlalchemy config" else None,
             "streaming": self.streaming,
+            "device": "haproxy" if self.device == "haproxy" else "firewall" if self.device else None,
         }
 
 
@@ -187,6 +213,15 @@ def _deployment(settings: AppSettings, key: str, value: Any) -> None:
         settings.workers = int(workers)
     elif key == "slowest_query_seconds":
         settings.slowest_query_seconds = _number(key, value)
+    elif key == "device":
+        name = str(value).strip().lower()
+        if name not in DEVICE_IDLE_LIMITS:
+            raise LabError(f"device={value!r}: choose one of {', '.join(DEVICE_IDLE_LIMITS)}")
+        settings.device = name
+    elif key == "device_idle_seconds":
+        settings.device_idle_seconds = _number(key, value)
+    elif key == "tcp_keepalive_seconds":
+        settings.tcp_keepalive_seconds = _number(key, value)
     else:
         settings.streaming = bool(value)
 
@@ -345,6 +380,52 @@ def _streaming(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
         )
 
 
+def _device(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
+    """A device's idle limit: the pool must not keep a connection idle past it, or TCP
+    keepalive must probe within it (a ping at checkout waits on a silently dropped flow)."""
+    if settings.device is None and settings.device_idle_seconds is None:
+        return
+    limit = settings.device_idle_seconds or DEVICE_IDLE_LIMITS.get(settings.device or "")
+    name = settings.device or "the device"
+    lesson = "12_network_faults"
+    if limit is None:
+        yield Finding(
+            "info", "device idle limit", f"{name}: give device_idle_seconds (its idle timeout)", lesson
+        )
+        return
+    keepalive = settings.tcp_keepalive_seconds or LINUX_KEEPALIVE_TIME
+    probes = keepalive < limit
+    recycle = settings.pool_recycle
+    if recycle is not None and 0 < recycle < limit:
+        yield Finding(
+            "ok",
+            "pool_recycle vs device idle limit",
+            f"pool_recycle={recycle:g}s < {name}'s {limit:g}s",
+            lesson,
+        )
+    else:
+        said = f"pool_recycle={recycle:g}s" if recycle else "no pool_recycle"
+        yield Finding(
+            "ok" if probes else "critical",
+            "pool_recycle vs device idle limit",
+            f"{said}, {name} forgets flows idle {limit:g}s: a connection idle longer hangs its next query "
+            "until the kernel gives up (about 15 minutes), or is reset; pool_pre_ping waits too",
+            lesson,
+        )
+    yield Finding(
+        "ok" if probes else "warning",
+        "TCP keepalive vs device idle limit",
+        f"TCP keepalive idle {keepalive:g}s {'<' if probes else '≥'} {name}'s {limit:g}s"
+        + (
+            ""
+            if settings.tcp_keepalive_seconds
+            else " (Linux's tcp_keepalive_time; the drivers set no TCP_KEEPIDLE)"
+        )
+        + ("" if probes else ": the probes come too late to keep the flow"),
+        lesson,
+    )
+
+
 def _unused(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
     for item in settings.ignored:
         yield Finding("warning", "ignored setting", f"{item} (tested: 17_what_the_blogs_say)", "08_web_apps")
@@ -359,6 +440,7 @@ CHECKS: tuple[Callable[[AppSettings, ServerFacts], Iterable[Finding]], ...] = (
     _pool_size,
     _read_timeout,
     _streaming,
+    _device,
     _unused,
 )
 

@@ -70,7 +70,7 @@ TRANSPORT: tuple[Transport, ...] = (
         (104, 10054),
         "the peer reset the connection: a server that closed it (idle, killed, restarted) or a "
         "device that forgot the flow and answered with a reset",
-        {"idle": 1.5, "lb_reset": 2.5, "kill_idle": 1, "restart": 1},
+        {"idle": 1.5, "lb_reset": 2.5, "conntrack_reset": 2.5, "kill_idle": 1, "restart": 1},
         (
             "forcibly closed by the remote host",
             "强迫关闭了一个现有的连接",
@@ -85,7 +85,7 @@ TRANSPORT: tuple[Transport, ...] = (
         (110, 10060),
         "the peer never answered: the kernel gave up retransmitting (a silent drop by a "
         "firewall or NAT, or a dead host), not a restart, which answers with a close or a reset",
-        {"lb_silent_drop": 5, "paused_server": 2},
+        {"conntrack_drop": 5, "lb_silent_drop": 4.5, "paused_server": 2},
         (
             "Connection timed out",
             "没有正确答复或连接的主机没有反应",

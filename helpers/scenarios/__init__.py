@@ -6,11 +6,13 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 from __future__ import annotations
 
 from . import (
+    firewall,
     fork,
     held,
     idle,
     interactive,
     keepalive_vs_timeout,
+    loadbalancer,
     network,
     packets,
     paused,
@@ -39,6 +41,8 @@ MODULES = (
     fork,
     retry,
     network,
+    firewall,
+    loadbalancer,
 )
 _lesson = {module.__name__: index for index, module in enumerate(MODULES)}
 for _entry in sorted(SCENARIOS.values(), key=lambda entry: _lesson[entry.body.__module__]):

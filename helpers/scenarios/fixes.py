@@ -11,6 +11,7 @@ import sqlalchemy
 from sqlalchemy import event
 
 from goneaway_pool.hardened import Hardening, PoolWatch, harden
+from goneaway_pool.tcp import TcpKeepalive, tcp_keepalive
 
 from ..drivers import ASYNC_DRIVERS, TIMEOUT_OPTIONS, timeout_args
 from ..lab import Lab
@@ -43,6 +44,9 @@ class Fix:
     read_timeout: float | None = None
     driver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     prevents_for: dict[str, bool] = field(default_factory=dict)
+    #: TCP keepalive and TCP_USER_TIMEOUT set on each new connection's socket (the socket
+    #: options, not the keep-alive job of :mod:`goneaway_pool.keepalive`)
+    tcp: TcpKeepalive | None = None
 
     def expected(self, driver: str) -> bool | None:
         """Whether the fix should prevent the failure with ``driver``."""
@@ -79,6 +83,8 @@ def build_engine(
         engine = pool_engine = lab.engine(driver, via=via, **merged)
     if fix.on_connect:
         event.listen(pool_engine, "connect", run_on_connect(fix.on_connect))
+    if fix.tcp is not None:
+        tcp_keepalive(pool_engine, fix.tcp)
     return engine, harden(pool_engine, fix.hardening) if fix.hardening else None
 
 

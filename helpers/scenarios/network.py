@@ -80,7 +80,7 @@ def lb_silent_drop(lab: Lab, trials: list[Trial], device_idle: float, quiet: flo
     still waiting after ``hang`` seconds gets a "no answer" row; then the proxy releases
     the forgotten flows (a real kernel would, many minutes later) and its own row follows."""
     with _behind_device(lab, trials, quiet, drop=device_idle) as proxy:
-        threads = _query_or_hang(trials, "query after the quiet", hang)
+        threads = query_all_at_once(trials, "query after the quiet", hang)
         proxy.release()
         for thread in threads:
             thread.join(timeout=30)
@@ -115,7 +115,7 @@ def _behind_device(
         yield proxy
 
 
-def _query_or_hang(trials: list[Trial], step: str, bound: float) -> list[threading.Thread]:
+def query_all_at_once(trials: list[Trial], step: str, bound: float) -> list[threading.Thread]:
     """Run ``step`` for every trial at once, each in a thread; wait at most ``bound`` seconds
     for them, and record a "no answer" row for each still waiting. Returns the threads."""
     started = time.monotonic()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from .. import runlock
 from ..drivers import ALL_DRIVERS, DISCONNECT_CODES, DRIVERS, check_driver, driver_noise_logged
+from ..errors import LabError
 from ..lab import Lab
 from .fixes import Fix
 from .trial import COLUMNS, Trial, new_trial
@@ -24,7 +26,10 @@ class Scenario:
     """A registered reproduction: its story, its fixes, the function that runs it, the
     error codes its failure really gives (None: an error with no driver code), and its
     ``timings`` (name -> default seconds) that a caller may change. ``not_for``: why
-    it does not run with a driver, by driver; ``drivers``: the others, which it runs with."""
+    it does not run with a driver, by driver; ``drivers``: the others, which it runs with.
+    ``place``: where its trials run (default: against the caller's lab, in the caller's
+    thread; a network namespace's scenario runs them inside it); ``needs``: why it cannot
+    run on this machine (one line), or None."""
 
     name: str
     title: str
@@ -33,6 +38,12 @@ class Scenario:
     codes: frozenset[int | None] = DISCONNECT_CODES
     timings: dict[str, float] = field(default_factory=dict)
     not_for: dict[str, str] = field(default_factory=dict)
+    place: Callable[[Lab, dict[str, float]], AbstractContextManager[Place]] | None = None
+    needs: Callable[[], str | None] | None = None
+
+    def unavailable(self) -> str | None:
+        """Why it cannot run on this machine (a missing tool or privilege), or None."""
+        return self.needs() if self.needs is not None else None
 
     @property
     def drivers(self) -> frozenset[str]:
@@ -42,6 +53,24 @@ class Scenario:
     def why_not(self, driver: str) -> str | None:
         """None if the scenario runs with ``driver``; else why not."""
         return self.not_for.get(check_driver(driver))
+
+
+@dataclass
+class Place:
+    """Where a scenario's trials run: the lab they run against, how a callable runs there (the
+    caller's thread, or one inside a network namespace), and what the body saw beside the
+    trials' rows (``views``: records of the server's, the device's or the load balancer's side)."""
+
+    lab: Lab
+    call: Callable[[Callable[[], None]], None] = field(default=lambda fn: fn())
+    views: list[dict[str, Any]] = field(default_factory=list)
+    #: the place's own server or device, for the body's views (a namespace's backend, a HAProxy)
+    device: Any = None
+
+
+@contextmanager
+def _here(lab: Lab, timings: dict[str, float]) -> Iterator[Place]:
+    yield Place(lab)
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -55,6 +84,8 @@ def scenario(
     timings: dict[str, float] | None = None,
     code_changes: set[str] | frozenset[str] = frozenset(),
     not_for: dict[str, str] | None = None,
+    place: Callable[[Lab, dict[str, float]], AbstractContextManager[Place]] | None = None,
+    needs: Callable[[], str | None] | None = None,
 ) -> Callable[[Callable[..., None]], Scenario]:
     """Decorator: register ``body(lab, trials, **timings)`` as scenario ``name``; ``timings``
     are in seconds (e.g. ``wait_timeout``, ``idle``), with their defaults;
@@ -77,6 +108,8 @@ def scenario(
             frozenset(codes),
             dict(timings or {}),
             {check_driver(d): why for d, why in (not_for or {}).items()},
+            place,
+            needs,
         )
         SCENARIOS[name] = entry
         return entry
@@ -137,17 +170,32 @@ def run(
         why = entry.why_not(check_driver(driver))
         if why:
             raise ValueError(f"scenario {name!r} does not run with {driver}: {why}")
+    missing = entry.unavailable()
+    if missing:
+        raise LabError(f"scenario {name!r} cannot run here: {missing}")
     b = lab.backend
     trials: list[Trial] = []
-    with runlock.exclusive(b.host, b.port, f"scenario {name}"), driver_noise_logged(), ExitStack() as closing:
-        t0 = time.monotonic()
-        for driver in drivers:
-            for fix in chosen:  # each closed at the end, whatever fails after it was made
-                trials.append(new_trial(lab, name, driver, fix, t0))
-                closing.callback(trials[-1].close)
-        entry.body(lab, trials, **chosen_timings)
+    with (
+        runlock.exclusive(b.host, b.port, f"scenario {name}"),
+        driver_noise_logged(),
+        (entry.place or _here)(lab, chosen_timings) as place,
+        ExitStack() as closing,
+    ):
+
+        def trials_and_body() -> None:
+            t0 = time.monotonic()
+            for driver in drivers:
+                for fix in chosen:  # each closed at the end, whatever fails after it was made
+                    trials.append(new_trial(place.lab, name, driver, fix, t0))
+                    closing.callback(trials[-1].close)
+            extra = {"place": place} if entry.place else {}  # a placed body records its views there
+            entry.body(place.lab, trials, **extra, **chosen_timings)
+
+        place.call(trials_and_body)
     rows = [row for trial in trials for row in trial.rows]
-    return pd.DataFrame(rows, columns=COLUMNS).astype({"error_code": "Int64", "connection_id": "Int64"})
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype({"error_code": "Int64", "connection_id": "Int64"})
+    frame.attrs["views"] = [{"scenario": name, **view} for view in place.views]
+    return frame
 
 
 def run_all(
@@ -160,13 +208,21 @@ def run_all(
     plan = {}
     for name in chosen:
         entry = get(name)  # an unknown name fails before anything runs
+        missing = entry.unavailable()
+        if missing:
+            log.warning("%s does not run on this machine: %s", name, missing)
+            continue
         for driver in wanted:
             why = entry.why_not(driver)
             if why:
                 log.warning("%s does not run with %s: %s", name, driver, why)
         plan[name] = [d for d in wanted if not entry.why_not(d)]
     frames = [run(name, lab, runs_with) for name, runs_with in plan.items() if runs_with]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = pd.concat(frames, ignore_index=True)
+    rows.attrs["views"] = [view for frame in frames for view in frame.attrs.get("views", [])]
+    return rows
 
 
 def coverage(drivers: Sequence[str] | None = None) -> pd.DataFrame:
