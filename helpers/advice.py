@@ -9,7 +9,6 @@ function says which measurement decides it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from .drivers import DRIVERS, describe_error
 from .errors import LabError
 from .lab import Lab, server_id
 from .progress import wait
+from .record import code, nested
 from .runbook.settings import AppSettings, ServerFacts, check_settings
 from .scenarios import Fix, run, summarize
 from .scenarios.common import PRE_PING, WAIT_TIMEOUT
@@ -108,11 +108,6 @@ def verdict(key: str, value: str, covers: Sequence[str], why: str, **measured: A
         "deeper": claim.deeper,
         "measured": measured,
     }
-
-
-def _tried(fix: Fix) -> Fix:
-    """``fix`` as a setting being tried: no declared outcome to compare with."""
-    return dataclasses.replace(fix, prevents=None)
 
 
 def _each(
@@ -310,14 +305,9 @@ def codes_by_driver(lab: Lab, drivers: Sequence[str] = tuple(DRIVERS)) -> tuple[
     """Claim 10: the first code per driver for an idle close and a restart. True where PyMySQL
     said 2013 and mysqlclient 2006 for the same cause; false where both said the same."""
     summary = _each(lab, ["idle", "restart"], drivers, ["none"])
-    codes = {
-        f"{r.scenario} · {r.driver}": None if pd.isna(r.error_code) else int(r.error_code)
-        for r in summary.itertuples()
-    }
-    causes = list(dict.fromkeys(summary["scenario"]))
-    as_claimed = [
-        c for c in causes if (codes.get(f"{c} · pymysql"), codes.get(f"{c} · mysqldb")) == (2013, 2006)
-    ]
+    codes = nested(summary, ["scenario", "driver"], lambda r: code(r.error_code))
+    causes = list(codes)
+    as_claimed = [c for c in causes if (codes[c].get("pymysql"), codes[c].get("mysqldb")) == (2013, 2006)]
     same = [c for c in causes if summary[summary["scenario"] == c]["error_code"].nunique(dropna=False) == 1]
     value = TRUE if len(as_claimed) == len(causes) else SOME if as_claimed else FALSE
     why = (

@@ -309,13 +309,18 @@ def flow_timeline(
             def sample() -> None:  # started in this thread: inside the namespace too
                 seen = {name: True for name in names}
                 retrans = {name: total_retransmissions(sock) for name, sock in socks.items()}
-                while not done.wait(every):
-                    for name in names:
+                watched = list(names)
+                while watched and not done.wait(every):
+                    for name in list(watched):
                         now = _remembered(ports[name])
                         if now != seen[name]:
                             note(name, "remembered" if now else "forgotten", "conntrack")
                             seen[name] = now
-                        count = total_retransmissions(socks[name])
+                        try:
+                            count = total_retransmissions(socks[name])
+                        except OSError:  # the driver closed its socket after the error: nothing more to see
+                            watched.remove(name)
+                            continue
                         for _ in range(count - retrans[name]):
                             note(name, "retransmission", "the kernel resent the query")
                         retrans[name] = count

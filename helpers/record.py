@@ -11,6 +11,7 @@ driver: codes = {...}"); the values travel in the output's metadata under
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -45,20 +46,39 @@ def _short(text: str) -> str:
     return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
-def outcomes(summary: Any) -> dict[str, dict[str, Any]]:
-    """A :func:`~helpers.summarize` table as recordable values: ``"scenario · driver · fix"`` ->
+def nested(frame: pd.DataFrame, keys: list[str], value: str | Callable[[Any], Any]) -> dict[str, Any]:
+    """``frame`` as nested dicts, one level per column of ``keys`` (``{"pymysql": {"none": 6.7}}``),
+    holding the ``value`` column, or what ``value(row)`` gives for each row (a ``namedtuple``).
+    The keys stay data: a test reads ``v["seconds"]["pymysql"]["none"]``, never splits a label."""
+    out: dict[str, Any] = {}
+    for row in frame.itertuples(index=False):
+        level = out
+        for key in keys[:-1]:
+            level = level.setdefault(str(getattr(row, key)), {})
+        level[str(getattr(row, keys[-1]))] = value(row) if callable(value) else getattr(row, value)
+    return out
+
+
+def code(value: Any) -> int | None:
+    """An error code as JSON keeps it (None where there is none)."""
+    return None if pd.isna(value) else int(value)
+
+
+def outcomes(summary: pd.DataFrame) -> dict[str, Any]:
+    """A :func:`~helpers.summarize` table as recordable values, nested scenario -> driver -> fix:
     whether it ran clean, how many steps failed, the first code, whether the last step worked,
     and whether that is what the fix promises."""
-    return {
-        f"{row['scenario']} · {row['driver']} · {row['fix']}": {
-            "ok": bool(row["ok"]),
-            "errors": int(row["errors"]),
-            "code": None if pd.isna(row["error_code"]) else int(row["error_code"]),
-            "recovered": bool(row["recovered"]),
-            "as_expected": None if pd.isna(row["as_expected"]) else bool(row["as_expected"]),
-        }
-        for _, row in summary.iterrows()
-    }
+    return nested(
+        summary,
+        ["scenario", "driver", "fix"],
+        lambda row: {
+            "ok": bool(row.ok),
+            "errors": int(row.errors),
+            "code": code(row.error_code),
+            "recovered": bool(row.recovered),
+            "as_expected": None if pd.isna(row.as_expected) else bool(row.as_expected),
+        },
+    )
 
 
 def recorded(notebook: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 import helpers
 from helpers import plots
-from helpers.record import outcomes, record
+from helpers.record import code, nested, outcomes, record
 from helpers.scenarios import packets
 
 lab = helpers.start_lab()
@@ -78,13 +78,9 @@ plots.timeline(frozen)
 while_frozen = frozen[frozen["step"] == "query while frozen"]
 record(
     "the query sent while the server was frozen: its code and how long it waited",
-    frozen={
-        f"{r.driver} · {r.fix}": {
-            "code": None if pd.isna(r.error_code) else int(r.error_code),
-            "waited": round(r.latency, 2),
-        }
-        for r in while_frozen.itertuples()
-    },
+    frozen=nested(
+        while_frozen, ["driver", "fix"], lambda r: {"code": code(r.error_code), "waited": round(r.latency, 2)}
+    ),
 )
 frozen[["driver", "fix", "step", "outcome", "error_code", "message", "latency"]]
 

@@ -23,7 +23,7 @@ drivers = None  # both drivers; ["pymysql"] runs one
 
 import helpers
 from helpers import plots
-from helpers.record import outcomes, record
+from helpers.record import nested, outcomes, record
 
 lab = helpers.start_lab()
 rows = helpers.run_all(lab, ["flask_scoped_session", "flask_sqlalchemy", "fastapi_session"], drivers=drivers)
@@ -57,10 +57,13 @@ exhaustion = helpers.run("pool_exhaustion", lab, drivers=drivers)
 record(
     "pool exhaustion: the QueuePool limit without remove(), none with it",
     exhaustion=outcomes(helpers.summarize(exhaustion)),
-    limit_reached={
-        f"{d} · {f}": bool(g["message"].fillna("").str.contains("QueuePool limit").any())
-        for (d, f), g in exhaustion.groupby(["driver", "fix"])
-    },
+    limit_reached=nested(
+        exhaustion.assign(limit=exhaustion["message"].fillna("").str.contains("QueuePool limit"))
+        .groupby(["driver", "fix"], as_index=False)["limit"]
+        .any(),
+        ["driver", "fix"],
+        "limit",
+    ),
 )
 exhaustion[["driver", "fix", "step", "connection_id", "outcome", "error_class", "message"]]
 

@@ -37,7 +37,7 @@ import pandas as pd
 
 import helpers
 from helpers import netpath, plots
-from helpers.record import outcomes, record
+from helpers.record import nested, outcomes, record
 
 lab = helpers.start_lab()
 dropped = helpers.run("conntrack_drop", lab, drivers=drivers)
@@ -45,7 +45,7 @@ after_idle = dropped[dropped["step"] == "query after the idle"]
 record(
     "the firewall drops a forgotten flow: each fix, per driver",
     dropped=outcomes(helpers.summarize(dropped)),
-    seconds={f"{r.driver} · {r.fix}": r.latency for r in after_idle.itertuples()},
+    seconds=nested(after_idle, ["driver", "fix"], "latency"),
     views=dropped.attrs["views"],
 )
 after_idle[["driver", "fix", "outcome", "error_code", "message", "latency"]]
@@ -154,7 +154,7 @@ after_down = down[down["step"] == "query after the primary is marked down"]
 record(
     "HAProxy marks the server down",
     down=outcomes(helpers.summarize(down)),
-    down_seconds={f"{r.driver} · {r.fix}": r.latency for r in after_down.itertuples()},
+    down_seconds=nested(after_down, ["driver", "fix"], "latency"),
     down_views=down.attrs["views"],
 )
 after_down[["driver", "fix", "outcome", "error_code", "message", "latency"]]

@@ -26,7 +26,7 @@ import pandas as pd
 import helpers
 from helpers import plots
 from helpers import scenarios as lab_scenarios
-from helpers.record import outcomes, record
+from helpers.record import nested, outcomes, record
 
 lab = helpers.start_lab()
 FIXES = ["none", "pool_pre_ping", "hardened pool"]
@@ -60,7 +60,7 @@ hardened = rows[rows["fix"] == "hardened pool"].merge(failed, on=["scenario", "d
 caught = hardened[hardened["caught_by"].notna()][["scenario", "driver", "step", "caught_by", "message"]]
 record(
     "which part caught each dead connection",
-    caught={f"{r.scenario} · {r.driver}": r.caught_by for r in caught.itertuples()},
+    caught=nested(caught, ["scenario", "driver"], "caught_by"),
 )
 caught
 
@@ -92,11 +92,11 @@ plots.rates_by_latency(bench)
 table = helpers.bench.summary(bench)
 record(
     "checkouts per second as a ratio to no check",
-    ratio={
-        f"{r.driver} · {r.pool} · {r.rtt_ms:g}": r.ratio_to_none
-        for r in table.itertuples()
-        if r.pool != "none"
-    },
+    ratio=nested(
+        table[table["fix"] != "none"].assign(rtt=table["rtt_ms"].map("{:g}".format)),
+        ["driver", "fix", "rtt"],
+        "ratio_to_none",
+    ),
 )
 table
 
@@ -115,8 +115,8 @@ plots.part_costs(parts)
 # %%
 record(
     "µs per check, and round trips counted on the server",
-    part_us={f"{r.driver} · {r.part}": r.us for r in parts.itertuples()},
-    part_round_trips={f"{r.driver} · {r.part}": r.round_trips for r in parts.itertuples()},
+    part_us=nested(parts, ["driver", "part"], "us"),
+    part_round_trips=nested(parts, ["driver", "part"], "round_trips"),
 )
 parts
 
@@ -131,7 +131,7 @@ parts
 connects = helpers.bench.connect_costs(lab, drivers or helpers.DRIVERS)
 record(
     "ms per connect",
-    connect_ms={f"{r.driver} · {r.connect_args}": r.ms_per_connect for r in connects.itertuples()},
+    connect_ms=nested(connects, ["driver", "connect_args"], "ms_per_connect"),
 )
 connects
 

@@ -24,7 +24,7 @@ import pandas as pd
 import helpers
 from helpers import plots
 from helpers.drivers import ALL_DRIVERS, timeout_table
-from helpers.record import record
+from helpers.record import code, nested, record
 
 lab = helpers.start_lab()
 drivers = drivers or list(ALL_DRIVERS)
@@ -48,12 +48,9 @@ plots.error_grid(errors)
 # %%
 record(
     "the first error per cause and driver",
-    codes={
-        f"{e.scenario} · {e.driver}": None if pd.isna(e.error_code) else int(e.error_code)
-        for e in errors.itertuples()
-    },
-    invalidated={f"{e.scenario} · {e.driver}": bool(e.invalidated) for e in errors.itertuples()},
-    recovered={f"{s.scenario} · {s.driver}": s.recovered for s in helpers.summarize(rows).itertuples()},
+    codes=nested(errors, ["scenario", "driver"], lambda e: code(e.error_code)),
+    invalidated=nested(errors, ["scenario", "driver"], lambda e: bool(e.invalidated)),
+    recovered=nested(helpers.summarize(rows), ["scenario", "driver"], "recovered"),
 )
 errors[["scenario", "driver", "error_class", "error_code", "message", "invalidated"]]
 
@@ -144,7 +141,7 @@ pings
 connects = helpers.bench.connect_costs(lab, drivers)
 record(
     "ms per connect",
-    connect_ms={f"{r.driver} · {r.connect_args}": r.ms_per_connect for r in connects.itertuples()},
+    connect_ms=nested(connects, ["driver", "connect_args"], "ms_per_connect"),
 )
 connects
 

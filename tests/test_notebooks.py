@@ -61,7 +61,7 @@ def with_parameters(nb: Any, parameters: dict[str, Any]) -> None:
 
 
 def outcome(values: dict[str, Any], group: str, scenario: str, driver: str, fix: str) -> dict[str, Any]:
-    return values[group][f"{scenario} · {driver} · {fix}"]  # type: ignore[no-any-return]
+    return values[group][scenario][driver][fix]  # type: ignore[no-any-return]
 
 
 def claims_01(v: dict[str, Any]) -> None:
@@ -112,24 +112,20 @@ def claims_12(v: dict[str, Any]) -> None:
         seconds = v["seconds"]
         unfixed = outcome(v, "dropped", "conntrack_drop", d, "none")
         assert not unfixed["ok"] and unfixed["code"] == 2013, (d, unfixed)
-        assert seconds[f"{d} · none"] >= bound  # the kernel's own retransmissions ended it
-        assert (
-            outcome(v, "dropped", "conntrack_drop", d, keepalive)["ok"] and seconds[f"{d} · {keepalive}"] < 1
-        )
+        assert seconds[d]["none"] >= bound  # the kernel's own retransmissions ended it
+        assert outcome(v, "dropped", "conntrack_drop", d, keepalive)["ok"] and seconds[d][keepalive] < 1
         assert outcome(v, "dropped", "conntrack_drop", d, recycle)["ok"]
         for bounded in (
             firewall.TCP_USER_TIMEOUT.name,
             firewall.READ_TIMEOUT.name,
         ):  # they bound it, seconds sooner
             assert not outcome(v, "dropped", "conntrack_drop", d, bounded)["ok"]
-            assert seconds[f"{d} · {bounded}"] < seconds[f"{d} · none"] - 2
+            assert seconds[d][bounded] < seconds[d]["none"] - 2
         for waits in (
             firewall.PRE_PING_HANGS.name,
             firewall.HARDENED_PING.name,
         ):  # no error, but the kernel's wait
-            assert (
-                outcome(v, "dropped", "conntrack_drop", d, waits)["ok"] and seconds[f"{d} · {waits}"] >= bound
-            )
+            assert outcome(v, "dropped", "conntrack_drop", d, waits)["ok"] and seconds[d][waits] >= bound
         assert outcome(v, "reset", "conntrack_reset", d, "none")["code"] == 2013
         assert outcome(v, "reset", "conntrack_reset", d, "pool_pre_ping")["ok"]
         assert not outcome(v, "idle", "haproxy_idle", d, "none")["ok"]
@@ -137,11 +133,11 @@ def claims_12(v: dict[str, Any]) -> None:
             assert outcome(v, "idle", "haproxy_idle", d, fix)["ok"]
         assert not outcome(v, "down", "haproxy_backend_down", d, stay)["ok"]
         down = v["down_seconds"]
-        assert down[f"{d} · {stay}"] >= loadbalancer.READ_TIMEOUT  # stuck until the read timeout
+        assert down[d][stay] >= loadbalancer.READ_TIMEOUT  # stuck until the read timeout
         assert outcome(v, "down", "haproxy_backend_down", d, stay_ping)["ok"]
-        assert not outcome(v, "down", "haproxy_backend_down", d, shut)["ok"] and down[f"{d} · {shut}"] < 1
+        assert not outcome(v, "down", "haproxy_backend_down", d, shut)["ok"] and down[d][shut] < 1
         for fix in (shut_ping, shut_hard):  # closed by HAProxy: the request goes to the backup at once
-            assert outcome(v, "down", "haproxy_backend_down", d, fix)["ok"] and down[f"{d} · {fix}"] < 1
+            assert outcome(v, "down", "haproxy_backend_down", d, fix)["ok"] and down[d][fix] < 1
         costs = v["cost_us"][d]  # one round trip more per checkout, growing with the latency
         assert costs["10"] > costs["2"] > costs["0"]  # (on loopback alone it is lost in the noise)
     device, server = _view(v["views"], "device"), _view(v["views"], "server")
@@ -159,28 +155,31 @@ def claims_12(v: dict[str, Any]) -> None:
 
 
 def claims_13(v: dict[str, Any]) -> None:
-    drivers = {key.split(" · ")[1] for key in v["outcomes"]}
-    scenarios = {key.split(" · ")[0] for key in v["outcomes"]}
+    scenarios = set(v["outcomes"])
+    drivers = {driver for by_driver in v["outcomes"].values() for driver in by_driver}
     for s in scenarios:  # wherever pre-ping prevents the error, the hardened pool does too
         for d in drivers:
             pre_ping, hardened = (outcome(v, "outcomes", s, d, f) for f in ("pool_pre_ping", "hardened pool"))
             assert hardened["ok"] == pre_ping["ok"] == (s != "kill_mid_query"), (s, d)
             assert hardened["as_expected"] and not outcome(v, "outcomes", s, d, "none")["ok"]
             if s == "recycle_margin":  # nothing was dead: the ping at checkout kept it alive
-                assert f"{s} · {d}" not in v["caught"], v["caught"]
+                assert d not in v["caught"].get(s, {}), v["caught"]
             elif s != "kill_mid_query":  # its trial says which part caught the dead connection
                 part = "recycle" if s == "idle" else "peek"
-                assert v["caught"][f"{s} · {d}"] == part, (s, d, v["caught"])
+                assert v["caught"][s][d] == part, (s, d, v["caught"])
     for d in drivers:
-        for rtt in ("2", "10"):  # behind latency the hardened pool keeps up with no check; pre-ping falls
-            assert v["ratio"][f"{d} · hardened · {rtt}"] > v["ratio"][f"{d} · pre_ping · {rtt}"] + 0.1
-            assert v["ratio"][f"{d} · hardened · {rtt}"] > 0.8
+        # Behind 10 ms of round trip a checkout with no check costs two round trips (the query, the
+        # reset on return), pre-ping three: its rate falls to about 2/3; the peek sends nothing, so the
+        # hardened pool stays near no check. Each is 20 ms a round trip from the other, far above the
+        # machine's noise; at 2 ms the noise can reach the gap, so only the counts below are asserted.
+        ratio = v["ratio"][d]
+        assert ratio["pre_ping"]["10"] < 0.9 and ratio["hardened"]["10"] > 0.8, ratio
         # the peek sends nothing, a ping one round trip: counted on the server (the µs are a figure)
         trips = v["part_round_trips"]
-        assert trips[f"{d} · peek (hardened pool, defaults)"] == 0, trips
-        assert trips[f"{d} · ping (pool_pre_ping's check)"] == 1, trips
+        assert trips[d]["peek (hardened pool, defaults)"] == 0, trips
+        assert trips[d]["ping (pool_pre_ping's check)"] == 1, trips
     if "pymysql" in drivers:  # PyMySQL's TLS context on every connect, and without it
-        assert v["connect_ms"]["pymysql · defaults"] > 2 * v["connect_ms"]["pymysql · ssl_disabled=True"]
+        assert v["connect_ms"]["pymysql"]["defaults"] > 2 * v["connect_ms"]["pymysql"]["ssl_disabled=True"]
     # all at once (or split by one round boundary that fell among the 8 connects), against spread out
     assert v["rounds"]["pool_recycle=5.4"] <= 2, v
     for pool in ("hardened pool", "hardened pool, jitter=0.3"):
@@ -193,12 +192,12 @@ def claims_15(v: dict[str, Any]) -> None:
     assert all(v["versions"].values()), v["versions"]
     assert all(v["recovered"].values()), v["recovered"]  # every driver: the next checkout works
     for d in drivers:  # a KILL mid-query is 2013 everywhere, and SQLAlchemy sees it
-        assert v["codes"][f"kill_mid_query · {d}"] == 2013 and v["invalidated"][f"kill_mid_query · {d}"]
+        assert v["codes"]["kill_mid_query"][d] == 2013 and v["invalidated"]["kill_mid_query"][d]
         assert v["sends"][d] == ("SELECT 1" if d == "mariadbconnector" else "COM_PING"), v["sends"]
     if "mysqlconnector" in drivers:  # the finding: 2055, not seen as a disconnect
-        assert v["codes"]["idle · mysqlconnector"] == 2055 and not v["invalidated"]["idle · mysqlconnector"]
+        assert v["codes"]["idle"]["mysqlconnector"] == 2055 and not v["invalidated"]["idle"]["mysqlconnector"]
     if "pymysql" in drivers:
-        assert v["connect_ms"]["pymysql · defaults"] > 2 * v["connect_ms"]["pymysql · ssl_disabled=True"]
+        assert v["connect_ms"]["pymysql"]["defaults"] > 2 * v["connect_ms"]["pymysql"]["ssl_disabled=True"]
     # a read timeout: 2013 and recovery, but mysql-connector-python's 3024 and aiomysql's bare TimeoutError
     findings = {"mysqlconnector": (3024, False), "aiomysql": (None, True)}
     for d, code in v["timeout_codes"].items():
@@ -206,7 +205,7 @@ def claims_15(v: dict[str, Any]) -> None:
         seconds = v["timeout_seconds"][d]  # not before 1 s (the error proves it fired); mysql-connector later
         assert seconds > 1.5 if d == "mysqlconnector" else 0.9 < seconds < 10, (d, seconds)
     assert set(v["timeout_codes"]) == drivers  # every driver ran, aiomysql through asyncio.wait_for()
-    assert {key.split(" · ")[0] for key in v["connect_ms"]} == drivers  # the async ones too
+    assert set(v["connect_ms"]) == drivers  # the async ones too
 
 
 def holds(v: dict[str, Any], group: str, scenario: str, fixes: list[str], ok: bool) -> None:
@@ -250,7 +249,7 @@ def claims_07(v: dict[str, Any]) -> None:
     holds(v, "outcomes", "net_write_timeout", ["stream_results, pause"], ok=False)
     holds(v, "outcomes", "net_write_timeout", ["buffered result (no streaming)"], ok=True)
     for d in DRIVERS:  # frozen 3 s: without a read timeout it waits it out, with 1 s it fails 2013
-        waited, timed_out = (v["frozen"][f"{d} · {fix}"] for fix in ("no read_timeout", "read_timeout=1"))
+        waited, timed_out = (v["frozen"][d][fix] for fix in ("no read_timeout", "read_timeout=1"))
         assert waited["code"] is None and waited["waited"] >= 3, waited
         assert timed_out["code"] == 2013 and timed_out["waited"] >= 0.9, timed_out
 
@@ -265,8 +264,8 @@ def claims_08(v: dict[str, Any]) -> None:
     holds(v, "outcomes", "fastapi_session", ["one shared Session, pool_pre_ping"], ok=False)
     holds(v, "outcomes", "fastapi_session", ["Session per request (yield, close), pool_pre_ping"], ok=True)
     for d in DRIVERS:  # without remove() the third worker waits and gets the QueuePool limit
-        assert v["limit_reached"][f"{d} · scoped_session, no remove()"]
-        assert not v["limit_reached"][f"{d} · scoped_session, remove() at teardown"]
+        assert v["limit_reached"][d]["scoped_session, no remove()"]
+        assert not v["limit_reached"][d]["scoped_session, remove() at teardown"]
         assert outcome(v, "exhaustion", "pool_exhaustion", d, "scoped_session, remove() at teardown")["ok"]
 
 
@@ -324,7 +323,7 @@ def claims_17(v: dict[str, Any]) -> None:
     assert m["flask_pool_recycle"]["ignored"] and m["eight_hours"]["default"] == 28800
     assert 0.9 <= m["pre_ping_expensive"]["round_trips"] <= 1.1  # counted on the server
     assert m["driver_codes"]["codes"] == {
-        f"{s} · {d}": code for s, code in (("idle", 2006), ("restart", 2013)) for d in DRIVERS
+        s: dict.fromkeys(DRIVERS, code) for s, code in (("idle", 2006), ("restart", 2013))
     }
 
 
