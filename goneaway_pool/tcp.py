@@ -57,14 +57,15 @@ class TcpKeepalive:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, self.user_timeout_ms)
 
 
-def driver_fd(dbapi_connection: Any) -> int | None:
+def driver_fd(dbapi_connection: Any, peer_port: int | None = None) -> int | None:
     """The file descriptor of a driver connection's TCP socket, or None where it cannot be found.
 
     Where the driver shows its socket (PyMySQL ``_sock``; mysqlclient ``fileno()``; MariaDB
     Connector/Python ``_get_socket()``; mysql-connector-python's pure-Python ``_socket.sock``;
     aiomysql and asyncmy through their transport), that; otherwise (the C extension of
     mysql-connector-python) the one socket of this process whose local port the server reports
-    for this connection (``information_schema.PROCESSLIST``)."""
+    for this connection (``information_schema.PROCESSLIST``) and whose peer is ``peer_port`` (the
+    port the engine connects to; default: the server's own, where no proxy is between)."""
     conn = getattr(dbapi_connection, "_connection", None) or dbapi_connection  # SQLAlchemy's async adapter
     sock = getattr(conn, "_sock", None)
     if sock is not None and hasattr(sock, "fileno"):
@@ -86,29 +87,30 @@ def driver_fd(dbapi_connection: Any) -> int | None:
             return int(fileno())
         except Exception:  # a driver that refuses: look it up below
             pass
-    return _fd_by_local_port(dbapi_connection)
+    return _fd_by_local_port(dbapi_connection, peer_port)
 
 
-def _fd_by_local_port(dbapi_connection: Any) -> int | None:
+def _fd_by_local_port(dbapi_connection: Any, peer_port: int | None = None) -> int | None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()")
+        cursor.execute("SELECT HOST, @@port FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()")
         row = cursor.fetchone()
     finally:
         cursor.close()
     host = str(row[0]) if row else ""
     if ":" not in host:  # a unix socket ("localhost"): no TCP
         return None
-    port = int(host.rsplit(":", 1)[1])
+    port, server_port = int(host.rsplit(":", 1)[1]), peer_port or int(row[1])
     inodes = set()
     for table in ("tcp", "tcp6"):
         try:
             lines = Path(f"/proc/thread-self/net/{table}").read_text().splitlines()[1:]
         except OSError:
             continue
-        for line in lines:
+        for line in lines:  # through a proxy, the server sees the proxy's port: no socket of ours matches
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            local, remote = (int(f.rsplit(":", 1)[1], 16) for f in fields[1:3])
+            if (local, remote) == (port, server_port):
                 inodes.add(fields[9])
     for fd in os.listdir("/proc/self/fd"):
         try:
@@ -120,9 +122,9 @@ def _fd_by_local_port(dbapi_connection: Any) -> int | None:
     return None
 
 
-def set_on(dbapi_connection: Any, settings: TcpKeepalive) -> bool:
+def set_on(dbapi_connection: Any, settings: TcpKeepalive, peer_port: int | None = None) -> bool:
     """Apply ``settings`` to a driver connection's socket; False where none was found."""
-    fd = driver_fd(dbapi_connection)
+    fd = driver_fd(dbapi_connection, peer_port)
     if fd is None or fd < 0:
         return False
     with socket.socket(fileno=os.dup(fd)) as sock:  # the duplicate shares the socket's options
@@ -137,7 +139,7 @@ def tcp_keepalive(engine: Any, settings: TcpKeepalive | None = None) -> None:
     target: Engine = getattr(engine, "sync_engine", engine)
 
     def on_connect(dbapi_connection: Any, record: Any) -> None:
-        if not set_on(dbapi_connection, settings):
+        if not set_on(dbapi_connection, settings, target.url.port or 3306):
             raise RuntimeError(f"no TCP socket found for {type(dbapi_connection).__name__}")
 
     event.listen(target, "connect", on_connect)

@@ -2,8 +2,8 @@
 
 Debian's ``haproxy`` in TCP mode, started by the lab on 127.0.0.1 (in the foreground, tied to
 this process: it gets SIGTERM when the process that started it dies), with its stats socket
-in the lab's own directory. One listener per :class:`Listener`, each on a port of its own,
-with its own servers. Used by the HAProxy scenarios and the cluster's writer and readers.
+in a directory of its own. One listener per :class:`Listener`, each on a port of its own,
+with its own servers. Used by the HAProxy scenarios (``scenarios/loadbalancer.py``).
 
 >>> with HAProxy([Listener("db", [Upstream("s1", "127.0.0.1", 3306)])], workdir) as proxy:
 ...     proxy.port("db")            # where the application connects
@@ -34,7 +34,7 @@ from .progress import wait_until
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "apt-get install haproxy   (Debian's package starts no service; the lab starts its own)"
+INSTALL_HINT = "apt-get install haproxy   (the lab starts its own on 127.0.0.1, beside any haproxy.service)"
 
 
 def unavailable() -> str | None:
@@ -44,10 +44,9 @@ def unavailable() -> str | None:
 
 @dataclass(frozen=True)
 class Upstream:
-    """A server behind a listener; ``check_port``: where its health check connects instead
-    (a plain TCP check there, as with an agent or Galera's clustercheck); ``mysql_check``: the
-    account HAProxy logs in with to check it (``option mysql-check``) where there is no
-    ``check_port``; ``backup``: used only when every other server is down."""
+    """A server behind a listener; ``check_port``: where its health check connects instead of
+    ``port`` (a plain TCP check there, as with an agent or Galera's clustercheck); ``backup``:
+    used only when every other server is down."""
 
     name: str
     host: str
@@ -61,7 +60,10 @@ class Listener:
     """One frontend and its servers. Timeouts in seconds: HAProxy closes a session idle longer
     than ``timeout_client`` (the client's side) or ``timeout_server`` (the server's).
     ``shutdown_sessions``: a server marked down has its sessions closed
-    (``on-marked-down shutdown-sessions``); else they stay."""
+    (``on-marked-down shutdown-sessions``); else they stay. ``mysql_check_user``: the account,
+    with no password, that HAProxy logs in with to check each server (``option mysql-check``);
+    None: a TCP connect check. ``check_interval`` seconds between checks; ``fall`` failed checks
+    mark a server down, ``rise`` good ones up again."""
 
     name: str
     servers: Sequence[Upstream]
@@ -144,25 +146,27 @@ class HAProxy:
         cfg.write_text(self.config())
         binary = find_binary("haproxy")
         assert binary is not None
-        check = subprocess.run([binary, "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise LabError(f"haproxy refused its config: {check.stderr.strip().splitlines()[-1:]}")
-        log_file = (self.workdir / "haproxy.log").open("ab")
-        self._proc = subprocess.Popen(
-            [binary, "-db", "-f", str(cfg)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        log_file.close()
-        ready = wait_until(lambda: self._proc is None or self._proc.poll() is not None or self._answers(), 10,
-                           "starting HAProxy")  # fmt: skip
-        if not ready or self._proc.poll() is not None:
-            tail = self.log(5)
+        try:  # whatever fails or interrupts the start (Ctrl-C included) leaves nothing behind
+            check = subprocess.run([binary, "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
+            if check.returncode != 0:
+                said = (check.stderr.strip().splitlines() or ["no reason given"])[-1]
+                raise LabError(f"haproxy refused its config: {said}")
+            with (self.workdir / "haproxy.log").open("ab") as log_file:
+                self._proc = subprocess.Popen(
+                    [binary, "-db", "-f", str(cfg)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=log_file,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            proc = self._proc
+            ready = wait_until(lambda: proc.poll() is not None or self._answers(), 10, "starting HAProxy")
+            if not ready or proc.poll() is not None:
+                raise LabError(f"haproxy did not start: {' | '.join(self.log(5)) or 'no log'}")
+        except BaseException:
             self.stop()
-            raise LabError(f"haproxy did not start: {' | '.join(tail) or 'no log'}")
+            raise
         log.info("haproxy pid %s on %s", self._proc.pid, self.ports)
         return self
 

@@ -43,6 +43,7 @@ import pymysql
 
 from goneaway_pool.tcp import TcpKeepalive, set_on
 
+from . import runlock
 from .backends.local import LocalBackend, find_binary
 from .errors import LabError
 from .lab import Lab
@@ -55,7 +56,7 @@ CLONE_NEWNET = 0x40000000
 #: The nftables table the lab creates, in its own namespace only.
 TABLE = "goneaway"
 #: What enables the kernel-firewall scenarios where they are skipped.
-ENABLE = "run as root (CAP_NET_ADMIN) with nftables, iproute2 and util-linux installed (make setup)"
+ENABLE = "run as root (CAP_NET_ADMIN) with nftables, iproute2, util-linux and procps installed (make setup)"
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,12 @@ def unavailable() -> str | None:
         return f"{', '.join(missing)} not found: {ENABLE}"
     if not (find_binary("mariadbd") and find_binary("mariadb-install-db")):
         return "the namespace's server needs the MariaDB server binaries (apt-get install mariadb-server)"
-    probe = subprocess.run(
-        ["unshare", "--net", "--", "nft", "list", "tables"], capture_output=True, text=True, timeout=10
-    )
+    try:
+        probe = subprocess.run(
+            ["unshare", "--net", "--", "nft", "list", "tables"], capture_output=True, text=True, timeout=10
+        )
+    except subprocess.TimeoutExpired:
+        return f"making a network namespace with a firewall took over 10 s: {ENABLE}"
     if probe.returncode != 0:
         why = (probe.stderr.strip().splitlines() or ["unshare failed"])[-1]
         return f"cannot make a network namespace with a firewall ({why}): {ENABLE}"
@@ -232,13 +236,15 @@ def namespace_lab(config: Any, device: Device) -> Iterator[tuple[Lab, NamespaceB
     if why:
         raise LabError(why)
     backend = NamespaceBackend(replace(config, port=None), device)
-    backend.stop()  # one left by a run that was killed: its state file names it
-    inner = Lab(backend)
-    try:
-        backend.start()
-        yield inner, backend
-    finally:
-        inner.stop()
+    # one namespace server per lab home at a time: the next start stops one a killed run left
+    with runlock.exclusive(f"namespace{config.home}", 0, "the namespace's server"):
+        backend.stop()
+        inner = Lab(backend)
+        try:
+            backend.start()
+            yield inner, backend
+        finally:
+            inner.stop()
 
 
 # -- one flow's life, as the kernel sees it ---------------------------------------------------
@@ -268,6 +274,61 @@ def _remembered(port: int) -> bool:
 LESSON_KEEPALIVE = TcpKeepalive(idle=1, interval=1, count=3)
 
 
+def _note(events: list[dict[str, Any]], t0: float, which: str, event: str, detail: str = "") -> None:
+    events.append({"t": round(time.monotonic() - t0, 3), "which": which, "event": event, "detail": detail})
+
+
+def _watch_flows(
+    conns: dict[str, pymysql.connections.Connection],
+    events: list[dict[str, Any]],
+    done: threading.Event,
+    every: float,
+) -> tuple[threading.Thread, float]:
+    """The first query on each connection, then a thread (in the caller's namespace, as threads it
+    starts are) that notes every ``every`` seconds whether conntrack still remembers each flow and
+    each segment its kernel retransmits, until ``done``. Returns it, and the time axis's origin."""
+    socks = {name: conn._sock for name, conn in conns.items()}
+    ports = {name: int(sock.getsockname()[1]) for name, sock in socks.items()}
+    t0 = time.monotonic()
+    for name, conn in conns.items():
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        _note(events, t0, name, "answered", "first query")
+
+    def sample() -> None:
+        seen = dict.fromkeys(conns, True)
+        retrans = {name: total_retransmissions(sock) for name, sock in socks.items()}
+        watched = list(conns)
+        while watched and not done.wait(every):
+            for name in list(watched):
+                now = _remembered(ports[name])
+                if now != seen[name]:
+                    _note(events, t0, name, "remembered" if now else "forgotten", "conntrack")
+                    seen[name] = now
+                try:
+                    count = total_retransmissions(socks[name])
+                except OSError:  # the driver closed its socket after the error: nothing more to see
+                    watched.remove(name)
+                    continue
+                for _ in range(count - retrans[name]):
+                    _note(events, t0, name, "retransmission", "the kernel resent the query")
+                retrans[name] = count
+
+    thread = threading.Thread(target=sample, name="flow-sampler", daemon=True)
+    thread.start()
+    return thread, t0
+
+
+def _query(name: str, conn: pymysql.connections.Connection, events: list[dict[str, Any]], t0: float) -> None:
+    _note(events, t0, name, "query sent")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        _note(events, t0, name, "answered")
+    except pymysql.MySQLError as exc:
+        _note(events, t0, name, "error", str(exc))
+
+
 def flow_timeline(
     config: Any,
     keepalive: TcpKeepalive = LESSON_KEEPALIVE,
@@ -288,66 +349,35 @@ def flow_timeline(
 
         def run() -> None:
             names = ("no TCP keepalive", f"TCP keepalive {keepalive.idle} s")
-            conns = {name: pymysql.connect(host="127.0.0.1", port=backend.port, user=lab.backend.user,
-                                           password=lab.backend.password) for name in names}  # fmt: skip
-            set_on(conns[names[1]], keepalive)
-            socks = {name: conn._sock for name, conn in conns.items()}
-            ports = {name: int(sock.getsockname()[1]) for name, sock in socks.items()}
-            t0 = time.monotonic()
-
-            def note(which: str, event: str, detail: str = "") -> None:
-                events.append(
-                    {"t": round(time.monotonic() - t0, 3), "which": which, "event": event, "detail": detail}
-                )
-
-            for name, conn in conns.items():
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
-                note(name, "answered", "first query")
+            conns: dict[str, pymysql.connections.Connection] = {}
             done = threading.Event()
-
-            def sample() -> None:  # started in this thread: inside the namespace too
-                seen = {name: True for name in names}
-                retrans = {name: total_retransmissions(sock) for name, sock in socks.items()}
-                watched = list(names)
-                while watched and not done.wait(every):
-                    for name in list(watched):
-                        now = _remembered(ports[name])
-                        if now != seen[name]:
-                            note(name, "remembered" if now else "forgotten", "conntrack")
-                            seen[name] = now
-                        try:
-                            count = total_retransmissions(socks[name])
-                        except OSError:  # the driver closed its socket after the error: nothing more to see
-                            watched.remove(name)
-                            continue
-                        for _ in range(count - retrans[name]):
-                            note(name, "retransmission", "the kernel resent the query")
-                        retrans[name] = count
-
-            sampler = threading.Thread(target=sample, name="flow-sampler", daemon=True)
-            sampler.start()
-            wait(idle, f"idle; the firewall forgets flows idle {device.idle_limit}s")
-
-            def query(name: str) -> None:
-                note(name, "query sent")
-                try:
-                    with conns[name].cursor() as cur:
-                        cur.execute("SELECT 1")
-                    note(name, "answered")
-                except pymysql.MySQLError as exc:
-                    note(name, "error", str(exc))
-
-            threads = [threading.Thread(target=query, args=(name,), daemon=True) for name in names]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
-            done.set()
-            sampler.join()
-            for conn in conns.values():
-                with contextlib.suppress(pymysql.MySQLError):
-                    conn.close()
+            sampler: threading.Thread | None = None
+            try:
+                for name in names:
+                    conns[name] = pymysql.connect(
+                        host="127.0.0.1",
+                        port=backend.port,
+                        user=lab.backend.user,
+                        password=lab.backend.password,
+                    )
+                set_on(conns[names[1]], keepalive)
+                sampler, t0 = _watch_flows(conns, events, done, every)
+                wait(idle, f"idle; the firewall forgets flows idle {device.idle_limit}s")
+                threads = [
+                    threading.Thread(target=_query, args=(name, conns[name], events, t0), daemon=True)
+                    for name in names
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=60)
+            finally:  # whatever failed: the sampler stops, the sockets close (they hold the namespace)
+                done.set()
+                if sampler is not None:
+                    sampler.join()
+                for conn in conns.values():
+                    with contextlib.suppress(pymysql.MySQLError):
+                        conn.close()
 
         call_inside(backend.pid, run, name="flow timeline")
     return (

@@ -4,17 +4,18 @@
 #                                       both against MariaDB Connector/C
 #   mariadb-server-core, -client-core   mariadbd + mariadb-install-db for the local backend
 #                                       (the binaries only: no system service is started)
-#   nftables, iproute2, util-linux      the kernel firewall the network scenarios put in a network
-#                                       namespace of their own (nft, ip, unshare, nsenter)
+#   nftables, iproute2, util-linux,     the kernel firewall the network scenarios put in a network
+#   procps                              namespace of their own (nft, ip, unshare, nsenter, sysctl)
 #   haproxy                             the load balancer of the HAProxy scenarios (the lab starts
-#                                       its own on 127.0.0.1; Debian's package starts no service)
+#                                       its own on 127.0.0.1; on a machine with systemd, apt also
+#                                       starts Debian's haproxy.service, which the lab leaves alone)
 #   --docker: also docker.io and debootstrap, for the tests of the docker backend
 #                                       (a private engine and a stand-in image built from Debian)
 #   --browser: chromium, for the browser tests (Playwright drives Debian's chromium)
 # Anything else: prints the exact command and goes on (the lab says later what is missing).
 set -euo pipefail
 
-packages=(pkg-config libmariadb-dev gcc mariadb-server-core mariadb-client-core nftables iproute2 util-linux haproxy)
+packages=(pkg-config libmariadb-dev gcc mariadb-server-core mariadb-client-core nftables iproute2 util-linux procps haproxy)
 if [ "${1:-}" = "--docker" ]; then
   packages=(debootstrap)
   # an engine installed some other way (Docker's own packages) is fine: only add Debian's if none

@@ -3,6 +3,7 @@ leave behind (nothing), what a killed run leaves (nothing), and one line where t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -106,7 +107,38 @@ def test_a_killed_run_leaves_no_namespace_server(tmp_path: Path, lab: helpers.La
         while Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not Path(f"/proc/{server}").exists(), "the namespace's mariadbd outlived the run"
+        holders = []  # no process is left in the namespace either: it ended with its last one
+        for ns in Path("/proc").glob("[0-9]*/ns/net"):
+            with contextlib.suppress(OSError):
+                if os.readlink(ns) == namespace:
+                    holders.append(ns.parent.parent.name)
+        assert not holders, f"processes still in the lab's namespace: {holders}"
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_a_socket_the_driver_hides_is_found_by_its_ports(lab: helpers.Lab) -> None:
+    """The way ``goneaway_pool.tcp`` finds a socket where the driver shows none (mysql-connector-
+    python's C extension): the ports the server reports for the connection. Checked on PyMySQL,
+    whose own socket says which one is right; through a proxy, the server's view matches none."""
+    from goneaway_pool import tcp
+    from helpers.faultproxy import FaultProxy
+
+    engine = lab.engine("pymysql")
+    try:
+        raw = engine.raw_connection()
+        assert tcp._fd_by_local_port(raw.driver_connection) == raw.driver_connection._sock.fileno()
+        raw.close()
+        with FaultProxy(lab.backend.host, lab.backend.port) as proxy:
+            proxied = lab.engine("pymysql", via=proxy.port)
+            try:
+                raw = proxied.raw_connection()
+                # the server names the proxy's own upstream socket (in this process too): not the driver's
+                assert tcp._fd_by_local_port(raw.driver_connection, proxy.port) is None
+                raw.close()
+            finally:
+                proxied.dispose()
+    finally:
+        engine.dispose()

@@ -159,7 +159,7 @@ EXAMPLES = {
     "a load balancer in the path": "2018-07-05 22:56:07 MySQL_Session.cpp:2863:handler(): [WARNING] Error during "
     "query on (20,192.168.70.30,3306): 1047, WSREP has not yet prepared node for application use",
     "HAProxy: idle timeout": "haproxy[812]: 10.0.3.7:40312 [02/Dec/2026:01:00:00.123] mysql mysql/db1 1/0/3600012 "
-    "4412 cD-- 3/3/2/2/0 0/0",
+    "4412 cD 3/3/2/2/0 0/0",
     "HAProxy: server down": "haproxy[812]: Server mysql/db1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. "
     "0 active and 1 backup servers left. 3 sessions active, 0 requeued, 0 remaining in queue.",
     "kernel: conntrack": "kernel: nf_conntrack: nf_conntrack: table full, dropping packet",

@@ -302,8 +302,8 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("a load balancer in the path", r"haproxy|\bELB\b|load.?balancer|\bNAT\b|proxysql|MySQL_Session\.cpp",
               {"lb_reset": 1.5, "lb_silent_drop": 1.5, "haproxy_idle": 1.5, "conntrack_drop": 1},
               "a device between app and server, named in the text"),
-    Signature("HAProxy: idle timeout", r"(?<![\w-])[cs]D-[-\w](?![\w-])|\btimeout (?:client|server|tunnel)\b",
-              {"haproxy_idle": 5}, "HAProxy's log: termination state cD or sD (the client's or the server's "
+    Signature("HAProxy: idle timeout", r"(?<![\w-])[cs]D(?:-[-\w])?(?![\w-])|\btimeout (?:client|server|tunnel)\b",
+              {"haproxy_idle": 5}, "HAProxy's log: termination state cD or sD (tcplog; cD-- in HTTP mode): the client's or the server's "
               "side timed out while idle), or its timeouts named", GONE,
               "HAProxy closed an idle session at its timeout client or timeout server"),
     Signature("HAProxy: server down", r"\bServer \S+ is DOWN\b|on-marked-down|shutdown-sessions",

@@ -12,7 +12,8 @@ evaluated as code):
 
 Facts about the deployment that no engine option holds may sit beside them:
 ``workers`` (processes, each with its own pool), ``slowest_query_seconds``,
-``stream_results``.
+``stream_results``, and the device between the app and the server: ``device`` (a key of
+``DEVICE_IDLE_LIMITS``), ``device_idle_seconds``, ``tcp_keepalive_seconds``.
 
 :func:`check_settings` gives findings with a severity and the lesson that
 proves each; :func:`replay` runs the settings through the lab's scenarios with
@@ -394,7 +395,8 @@ def _device(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
         )
         return
     keepalive = settings.tcp_keepalive_seconds or LINUX_KEEPALIVE_TIME
-    probes = keepalive < limit
+    # HAProxy's timeouts count idle time between data: the kernel's probes never reach it
+    probes = keepalive < limit and settings.device != "haproxy"
     recycle = settings.pool_recycle
     if recycle is not None and 0 < recycle < limit:
         yield Finding(
@@ -405,13 +407,17 @@ def _device(settings: AppSettings, server: ServerFacts) -> Iterator[Finding]:
         )
     else:
         said = f"pool_recycle={recycle:g}s" if recycle else "no pool_recycle"
-        yield Finding(
-            "ok" if probes else "critical",
-            "pool_recycle vs device idle limit",
-            f"{said}, {name} forgets flows idle {limit:g}s: a connection idle longer hangs its next query "
-            "until the kernel gives up (about 15 minutes), or is reset; pool_pre_ping waits too",
-            lesson,
+        risk = (
+            f"TCP keepalive every {keepalive:g}s keeps the flows {name} would forget after {limit:g}s idle"
+            if probes
+            else f"{name} forgets or closes flows idle {limit:g}s: a connection idle longer fails its next "
+            "query, or hangs it until the kernel gives up (about 15 minutes); pool_pre_ping waits too"
         )
+        yield Finding(
+            "ok" if probes else "critical", "pool_recycle vs device idle limit", f"{said}: {risk}", lesson
+        )
+    if settings.device == "haproxy":
+        return  # its timeouts are not kept by probes: the recycle above is the check
     yield Finding(
         "ok" if probes else "warning",
         "TCP keepalive vs device idle limit",
