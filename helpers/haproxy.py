@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -244,11 +243,3 @@ class HAProxy:
             return (self.workdir / "haproxy.log").read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             return []
-
-
-def pid_alive(pid: int) -> bool:
-    """Is ``pid`` a live haproxy (not a recycled pid of something else)?"""
-    try:
-        return b"haproxy" in Path(f"/proc/{pid}/cmdline").read_bytes() and os.path.exists(f"/proc/{pid}")
-    except OSError:
-        return False

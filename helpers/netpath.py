@@ -385,3 +385,23 @@ def flow_timeline(
         .sort_values("t", kind="stable")
         .reset_index(drop=True)
     )
+
+
+def flow_facts(events: pd.DataFrame) -> dict[str, Any]:
+    """What :func:`flow_timeline` showed: whether conntrack forgot each flow, how often the kernel
+    retransmitted the query of the one without keepalive, its error, how long that query hung,
+    and how many answers the one with keepalive got."""
+    lost = events[events["which"] == "no TCP keepalive"]
+    kept = events[events["which"] != "no TCP keepalive"]
+    errors = lost[lost["event"] == "error"]
+    sent = lost[lost["event"] == "query sent"]["t"]
+    return {
+        "forgotten": {
+            "without": bool((lost["event"] == "forgotten").any()),
+            "with": bool((kept["event"] == "forgotten").any()),
+        },
+        "retransmissions": int((lost["event"] == "retransmission").sum()),
+        "error": str(errors["detail"].iloc[0]) if len(errors) else None,
+        "hang_seconds": round(float(lost["t"].max() - sent.iloc[0]), 2) if len(sent) else None,
+        "kept_answered": int((kept["event"] == "answered").sum()),
+    }

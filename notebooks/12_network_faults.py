@@ -89,20 +89,7 @@ flows = netpath.flow_timeline(lab.backend.config)
 plots.flow_timeline(flows, idle_limit=2)
 
 # %%
-lost = flows[flows["which"] == "no TCP keepalive"]
-kept = flows[flows["which"] != "no TCP keepalive"]
-errors = lost[lost["event"] == "error"]
-record(
-    "the flow's life without and with TCP keepalive",
-    forgotten={
-        "without": bool((lost["event"] == "forgotten").any()),
-        "with": bool((kept["event"] == "forgotten").any()),
-    },
-    retransmissions=int((lost["event"] == "retransmission").sum()),
-    error=str(errors["detail"].iloc[0]) if len(errors) else None,
-    hang_seconds=round(float(lost["t"].max() - lost[lost["event"] == "query sent"]["t"].iloc[0]), 2),
-    kept_answered=int((kept["event"] == "answered").sum()),
-)
+record("the flow's life without and with TCP keepalive", **netpath.flow_facts(flows))
 
 # %% [markdown]
 # Without keepalive the flow is forgotten 2 s after its last packet; the query, 1.5 s later, is

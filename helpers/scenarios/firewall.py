@@ -100,20 +100,15 @@ def _forgotten(lab: Lab, trials: list[Trial], place: Place, idle_limit: float, i
     )
 
 
-COMMON = {
-    "timings": {"idle_limit": IDLE_LIMIT, "idle": IDLE},
-    "needs": unavailable,
-}
-
-
 @scenario(
     "conntrack_drop",
     "A firewall (the kernel's conntrack) forgets an idle flow and drops its packets: the kernel "
     "retransmits the query until tcp_retries2 ends it with ETIMEDOUT",
     fixes=[NO_FIX, TCP_KEEPALIVE, TCP_USER_TIMEOUT, READ_TIMEOUT, RECYCLE, PRE_PING_HANGS, HARDENED_PING],
     codes=frozenset({2013, None}),  # None: aiomysql's asyncio TimeoutError for its read timeout
+    timings={"idle_limit": IDLE_LIMIT, "idle": IDLE},
     place=_place("drop"),
-    **COMMON,  # type: ignore[arg-type]
+    needs=unavailable,
 )
 def conntrack_drop(lab: Lab, trials: list[Trial], place: Place, idle_limit: float, idle: float) -> None:
     _forgotten(lab, trials, place, idle_limit, idle)
@@ -123,8 +118,9 @@ def conntrack_drop(lab: Lab, trials: list[Trial], place: Place, idle_limit: floa
     "conntrack_reset",
     "A firewall (the kernel's conntrack) forgets an idle flow and answers its packets with a TCP reset",
     fixes=[NO_FIX, TCP_KEEPALIVE, RECYCLE, PRE_PING],
+    timings={"idle_limit": IDLE_LIMIT, "idle": IDLE},
     place=_place("reset"),
-    **COMMON,  # type: ignore[arg-type]
+    needs=unavailable,
 )
 def conntrack_reset(lab: Lab, trials: list[Trial], place: Place, idle_limit: float, idle: float) -> None:
     _forgotten(lab, trials, place, idle_limit, idle)

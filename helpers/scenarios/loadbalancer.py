@@ -78,7 +78,8 @@ READ_TIMEOUT = 2
 #: The two listeners: the same servers, with and without ``on-marked-down shutdown-sessions``.
 STAY = "sessions_stay"
 SHUTDOWN = "shutdown_sessions"
-DOWN_FIXES = [
+#: The trials on the listener whose sessions stay on a server marked down ...
+STAY_FIXES = [
     Fix(f"sessions stay (read_timeout={READ_TIMEOUT})", prevents=False, read_timeout=READ_TIMEOUT),
     Fix(
         f"sessions stay + pool_pre_ping (waits for read_timeout={READ_TIMEOUT})",
@@ -86,15 +87,14 @@ DOWN_FIXES = [
         read_timeout=READ_TIMEOUT,
         prevents_for={"aiomysql": False},  # its ping has no read timeout: it waits for the bound
     ),
+]
+#: ... and on the one with ``on-marked-down shutdown-sessions``: HAProxy's setting is part of the fix.
+SHUTDOWN_FIXES = [
     Fix("on-marked-down shutdown-sessions", prevents=False, read_timeout=READ_TIMEOUT),
     Fix("shutdown-sessions + pool_pre_ping", PRE_PING.options, read_timeout=READ_TIMEOUT),
     Fix("shutdown-sessions + hardened pool", hardening=HARDENED.hardening, read_timeout=READ_TIMEOUT),
 ]
-
-
-def _listener(fix: Fix) -> str:
-    """HAProxy's own setting is part of the fix: its name says which listener it uses."""
-    return STAY if fix.name.startswith("sessions stay") else SHUTDOWN
+DOWN_FIXES = STAY_FIXES + SHUTDOWN_FIXES
 
 
 #: How long a query may wait here before the lab records it as unanswered.
@@ -153,7 +153,7 @@ def _down_place(lab: Lab, timings: dict[str, float]) -> Iterator[Place]:
 def haproxy_backend_down(lab: Lab, trials: list[Trial], place: Place) -> None:
     proxy, primary_path, health = place.device
     for trial in trials:
-        trial.route_via(proxy.port(_listener(trial.fix)))
+        trial.route_via(proxy.port(STAY if trial.fix in STAY_FIXES else SHUTDOWN))
     each(trials, "first query (on the primary)")
     primary_path.drop_after_idle(0.3)  # the primary stops answering its open sessions ...
     wait(0.6, "the primary stops answering")
