@@ -202,7 +202,7 @@ def cmd_fleet(args: argparse.Namespace, urls: list[str], text: str) -> int:
 
     if args.replay:
         raise LabError("--replay replays one server's settings: give one URL")
-    fleet = runbook.check_fleet(urls, args.seconds, args.engine_options or None)
+    fleet = runbook.check_fleet(urls, args.seconds, args.engine_options or None, args.haproxy_socket)
     diagnosis = runbook.diagnose(None, text) if text.strip() else None
     records = (diagnosis.records() if diagnosis else []) + fleet.records()
     if args.json:
@@ -219,7 +219,7 @@ def cmd_fleet(args: argparse.Namespace, urls: list[str], text: str) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     text = _error_text(args)
     urls = _urls(args)
-    if len(urls) > 1:
+    if len(urls) > 1 or args.haproxy_socket:
         return cmd_fleet(args, urls, text)
     args.url = urls[0] if urls else None
     if not args.url and not text.strip() and not args.engine_options:
@@ -374,6 +374,11 @@ def parser() -> argparse.ArgumentParser:
     )
     doc.add_argument("--seconds", type=float, default=5.0, help="the counters' sampling window (default 5)")
     doc.add_argument("--replay", action="store_true", help="also replay the settings in the lab, time scaled")
+    doc.add_argument(
+        "--haproxy-socket",
+        metavar="PATH",
+        help="also read HAProxy's view of the servers (show stat, read-only)",
+    )
     doc.add_argument("--json", action="store_true", help="one JSON object per line")
     doc.set_defaults(func=cmd_doctor)
     book = sub.add_parser("runbook", help="the runbook notebook, run and rendered to one HTML page")

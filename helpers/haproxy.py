@@ -61,7 +61,9 @@ class Listener:
     ``shutdown_sessions``: a server marked down has its sessions closed
     (``on-marked-down shutdown-sessions``); else they stay. ``mysql_check_user``: the account,
     with no password, that HAProxy logs in with to check each server (``option mysql-check``);
-    None: a TCP connect check. ``check_interval`` seconds between checks; ``fall`` failed checks
+    ``http_check``: a path that HAProxy GETs on each server's ``check_port`` instead, the server
+    up while it answers 2xx (``option httpchk``, as with Galera's ``clustercheck``);
+    neither: a TCP connect check. ``check_interval`` seconds between checks; ``fall`` failed checks
     mark a server down, ``rise`` good ones up again."""
 
     name: str
@@ -70,6 +72,7 @@ class Listener:
     timeout_server: float = 30.0
     shutdown_sessions: bool = False
     mysql_check_user: str | None = None
+    http_check: str | None = None
     check_interval: float = 0.3
     fall: int = 2
     rise: int = 1
@@ -84,6 +87,8 @@ class Listener:
         ]
         if self.mysql_check_user:
             lines.append(f"    option mysql-check user {self.mysql_check_user} post-41")
+        elif self.http_check:
+            lines.append(f"    option httpchk GET {self.http_check}")
         for up in self.servers:
             check = f"check inter {_ms(self.check_interval)} fall {self.fall} rise {self.rise}"
             if up.check_port is not None:
@@ -93,6 +98,34 @@ class Listener:
                 f"    server {up.name} {up.host}:{up.port} {check}{extra}{' backup' if up.backup else ''}"
             )
         return "\n".join(lines) + "\n"
+
+
+#: The columns of :func:`show_stat`.
+STAT_COLUMNS = ["listener", "server", "scur", "stot", "status", "check_status"]
+
+
+def command(stats_socket: str | Path, line: str, timeout: float = 5.0) -> str:
+    """One command on an HAProxy stats socket, and its answer (``show stat`` only reads)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(stats_socket))
+        sock.sendall(line.encode() + b"\n")
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def show_stat(stats_socket: str | Path) -> pd.DataFrame:
+    """``show stat``: per listener and server, the sessions open now (``scur``), all sessions so
+    far (``stot``), the status (UP, DOWN, no check) and the last check's result (``check_status``:
+    L4OK a TCP connect, L7OK an HTTP or MySQL check that passed, L7STS one that failed, ...)."""
+    text = command(stats_socket, "show stat").lstrip("# ")
+    frame = pd.DataFrame(list(csv.DictReader(io.StringIO(text))))
+    if frame.empty:
+        return pd.DataFrame(columns=STAT_COLUMNS)
+    frame = frame.rename(columns={"pxname": "listener", "svname": "server"})
+    return frame[STAT_COLUMNS].astype({"scur": int, "stot": int})
 
 
 def _ms(seconds: float) -> str:
@@ -193,26 +226,11 @@ class HAProxy:
     # -- the stats socket ------------------------------------------------------
     def command(self, line: str) -> str:
         """One command on the stats socket (admin level), and its answer."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5)
-            sock.connect(str(self.stats_socket))
-            sock.sendall(line.encode() + b"\n")
-            chunks = []
-            while data := sock.recv(65536):
-                chunks.append(data)
-        return b"".join(chunks).decode(errors="replace")
+        return command(self.stats_socket, line)
 
     def stats(self) -> pd.DataFrame:
-        """``show stat``: per listener and server, the sessions open now (``scur``), all sessions
-        so far (``stot``) and the status (UP, DOWN, no check)."""
-        text = self.command("show stat").lstrip("# ")
-        rows = list(csv.DictReader(io.StringIO(text)))
-        frame = pd.DataFrame(rows)
-        if frame.empty:
-            return pd.DataFrame(columns=["listener", "server", "scur", "stot", "status"])
-        frame = frame.rename(columns={"pxname": "listener", "svname": "server"})
-        frame = frame[["listener", "server", "scur", "stot", "status"]]
-        return frame.astype({"scur": int, "stot": int})
+        """:func:`show_stat` of this HAProxy."""
+        return show_stat(self.stats_socket)
 
     def status(self, listener: str, server: str) -> str:
         rows = self.stats()

@@ -108,6 +108,10 @@ class Lab:
         if self.owned:
             self.stop()
 
+    def close(self) -> None:
+        """Close the lab's admin connection; the server keeps running."""
+        self._close_admin()
+
     def restart(self) -> None:
         """Restart the server: every open connection dies, data and port stay."""
         self._require_changes("restart the server")

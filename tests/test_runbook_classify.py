@@ -55,10 +55,23 @@ DECIDING: dict[str, dict[str, Any]] = {
     "conntrack_reset": {"device": "firewall", "idle_seconds": 3.5, "wait_timeout": 28800},
     "haproxy_idle": {"device": "haproxy", "idle_seconds": 3, "wait_timeout": 28800},
     "haproxy_backend_down": {"device": "haproxy", "server_marked_down": True},
+    # what the doctor's server check reads from a cluster's node (wsrep_% status)
+    "node_loss": {"wsrep_cluster_size": 2, "wsrep_cluster_status": "Primary"},
+    "non_primary": {"wsrep_cluster_size": 1, "wsrep_cluster_status": "non-Primary", "wsrep_ready": "OFF"},
+    "writer_switchover": {"wsrep_cluster_size": 3, "wsrep_cluster_status": "Primary", "read_only": True},
+    "certification_conflict": {"wsrep_cluster_size": 3, "wsrep_cluster_status": "Primary"},
 }
 #: Scenarios whose error is generic: the same text, even with the deciding fact, fits a
-#: sibling as well (KILL mid-query vs idle KILL; a Session stuck after idle_transaction).
-GENERIC = {"kill_mid_query", "kill_idle", "recycle_margin", "idle", "idle_transaction"}
+#: sibling as well (KILL mid-query vs idle KILL; a Session stuck after idle_transaction; a 1213
+#: from Galera's certification reads as an InnoDB deadlock).
+GENERIC = {
+    "kill_mid_query",
+    "kill_idle",
+    "recycle_margin",
+    "idle",
+    "idle_transaction",
+    "certification_conflict",
+}
 
 
 def facts_for(scenario: str, fix_name: str) -> dict[str, Any]:
@@ -140,6 +153,8 @@ EXAMPLES = {
     "TLS peer closed": "FATAL: error 2026: SSL connection error: error:0A000126:SSL routines::unexpected eof while reading",
     "1047 WSREP not ready": "ERROR 1047 (08S01): WSREP has not yet prepared node for application use",
     "1290 read-only": "(1290, 'The MariaDB server is running with the --read-only option so it cannot execute this statement')",
+    "1836 read-only mode": "(1836, 'Running in read-only mode')",
+    "a cluster named": "node1 wsrep_cluster_status=non-Primary wsrep_local_state_comment=Initialized",
     "1213 with Galera": "> (pymysql.err.InternalError) (1213, u'Deadlock: wsrep aborted transaction')",
     "3100 replication hook": "test1:(3100, \"Error on observer while running replication hook 'before_commit'.\")",
     "ProxySQL: no backend": "ERROR 9001 (HY000): Max connect timeout reached while reaching hostgroup 20 after 10000ms",

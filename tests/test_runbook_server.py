@@ -344,7 +344,7 @@ def test_field_texts_the_doctor_reads() -> None:
          "'Query execution was interrupted (max_statement_time exceeded)')", "not_disconnect", None,
          "max_statement_time"),
         ("ERROR 1047 (08S01): WSREP has not yet prepared node for application use", "refused", None,
-         "galera_not_ready"),
+         "non_primary"),
     ]  # fmt: skip
     for error, kind, fact, cause in cases:
         result = run_cli("doctor", "--json", "--error", error)

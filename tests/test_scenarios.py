@@ -13,6 +13,7 @@ from helpers import DISCONNECT_CODES, DRIVERS, SCENARIOS, Lab, run, summarize
 from helpers.drivers import ALL_DRIVERS, driver_codes
 from helpers.findings import FINDINGS as MEASURED
 from helpers.runbook.classify import classify
+from helpers.scenarios import failover
 
 from .test_runbook_classify import GENERIC, best_rank
 
@@ -41,8 +42,12 @@ NOT_INVALIDATED = {
         "haproxy_idle",
         "keepalive",
         "interactive_timeout",
+        "node_loss",
     )
 }
+
+#: Trials whose connection dies during the failing statement, not before its checkout: recognised.
+DIED_IN_THE_STEP = {("node_loss", failover.IN_FLIGHT.name)}
 
 
 def mysqlconnector_read_timeout(rows: pd.DataFrame) -> None:
@@ -164,6 +169,57 @@ def test_scenario(lab: Lab, name: str, driver: str, repeat: int) -> None:
     rows = run(name, lab, drivers=drivers)
     for each_driver in drivers:
         check_scenario(name, each_driver, rows[rows["driver"] == each_driver])
+        if name in CLUSTER_CLAIMS:
+            CLUSTER_CLAIMS[name](rows[rows["driver"] == each_driver], rows.attrs["views"])
+
+
+#: Where the pool stays on a node that refuses (1047, 1290): every request fails, none invalidated.
+STUCK = {
+    "non_primary": failover.NON_PRIMARY_FIXES[:2],
+    "writer_switchover": failover.SWITCHOVER_FIXES[:2],
+}
+
+
+def stays_stuck(rows: pd.DataFrame, views: list[dict[str, object]]) -> None:
+    """A live socket that refuses: the unfixed trials fail every request after the failover and
+    SQLAlchemy invalidates nothing; with the code counted as a disconnect, one request fails
+    (invalidated) and the next lands on another node; HAProxy's port check still says UP."""
+    name = rows["scenario"].iloc[0]
+    for fix in STUCK[name]:
+        after = rows[(rows["fix"] == fix.name) & rows["step"].str.startswith("request ")]
+        assert len(after) == failover.REQUESTS and (after["outcome"] == "error").all(), after.to_string()
+        assert not after["invalidated"].any(), after.to_string()
+    listener = rows[rows["fix"].str.endswith("as a disconnect (handle_error)")]
+    errors = listener[listener["outcome"] == "error"]
+    assert len(errors) == 1 and errors["invalidated"].all(), listener.to_string()
+    cluster = next(v for v in views if v["view"] == "cluster")
+    assert cluster["port_check_status"].startswith("UP"), cluster  # a TCP check passes the node
+
+
+def conflict_rolled_back(rows: pd.DataFrame, views: list[dict[str, object]]) -> None:
+    """1213 at COMMIT: the trial's update was rolled back (only node2's +10 is in the row);
+    the retried transaction committed once (+10 +1)."""
+    driver = rows["driver"].iloc[0]
+    values = {v["fix"]: v["v"] for v in views if v.get("view") == "row" and v["driver"] == driver}
+    retried = [f.name for f in SCENARIOS["certification_conflict"].fixes if f.code_change == "retry"]
+    for fix, value in values.items():
+        assert value == (11 if fix in retried else 10), (driver, values)
+
+
+def node_loss_noticed(rows: pd.DataFrame, views: list[dict[str, object]]) -> None:
+    """The query in flight gets 2013; HAProxy and the cluster both notice the dead node."""
+    flying = rows[rows["step"].str.startswith("query in flight")]
+    assert len(flying) == 1 and flying.iloc[0]["error_code"] == 2013, flying.to_string()
+    cluster = next(v for v in views if v["view"] == "cluster")
+    assert cluster["wsrep_cluster_size"] == 2 and cluster["wsrep_cluster_status"] == "Primary", cluster
+
+
+CLUSTER_CLAIMS = {
+    "non_primary": stays_stuck,
+    "writer_switchover": stays_stuck,
+    "certification_conflict": conflict_rolled_back,
+    "node_loss": node_loss_noticed,
+}
 
 
 def check_scenario(name: str, driver: str, rows: pd.DataFrame) -> None:
@@ -193,7 +249,7 @@ def check_scenario(name: str, driver: str, rows: pd.DataFrame) -> None:
                     f"{fix.name}: one failed request, then recovery:\n{trial.to_string()}"
                 )
                 # SQLAlchemy invalidates the dead connection, except where the lab found it does not
-                recognised = (driver, name) not in NOT_INVALIDATED
+                recognised = (driver, name) not in NOT_INVALIDATED or (name, fix.name) in DIED_IN_THE_STEP
                 assert (errors["invalidated"] == recognised).all(), errors.to_string()
         if fix.expected(driver) or SCENARIOS[name].codes == DISCONNECT_CODES:
             # the pool recovers: the trial's last request works. (Where a stuck Session is the

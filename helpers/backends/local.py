@@ -85,6 +85,8 @@ STOP_TIMEOUT = 30.0
 
 class LocalBackend(Backend):
     name = "local"
+    #: the user the server runs as from its start (None: this process's; root adds ``user=root``)
+    run_as: str | None = None
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -173,7 +175,7 @@ class LocalBackend(Backend):
             f"port={port}",
             "bind-address=127.0.0.1",
         ]
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and self.run_as is None:
             lines.append("user=root")  # mariadbd refuses to run as root unless told to
         self.cnf_path.write_text("\n".join(lines) + "\n")
 
@@ -201,6 +203,8 @@ class LocalBackend(Backend):
             ],
             capture_output=True,
             text=True,
+            user=self.run_as,
+            group=self.run_as,
         )
         if result.returncode != 0:
             shutil.rmtree(self.datadir, ignore_errors=True)
@@ -208,6 +212,11 @@ class LocalBackend(Backend):
             raise LabError(f"mariadb-install-db failed in {self.datadir}:\n  {tail}")
 
     def _launch(self, mariadbd: str, port: int, detach: bool) -> None:
+        self._await_ready(port, self._spawn(mariadbd, port, detach))
+
+    def _spawn(self, mariadbd: str, port: int, detach: bool) -> int:
+        """Start mariadbd (from this thread: it dies with the thread that started it, unless
+        ``detach``); return where its error log stood before, for :meth:`_await_ready`."""
         self.log_path.touch()
         log_offset = self.log_path.stat().st_size
         with open(os.devnull, "rb") as devnull:
@@ -217,11 +226,19 @@ class LocalBackend(Backend):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in a terminal or notebook does not reach it
+                # after the switch to run_as (a change of user would clear the parent-death signal)
                 preexec_fn=None if detach else _die_with_parent,
+                user=self.run_as,
+                group=self.run_as,
             )
         self._proc = proc
         owner = None if detach else os.getpid()
         self.state_path.write_text(json.dumps({"pid": proc.pid, "port": port, "owner": owner}))
+        return log_offset
+
+    def _await_ready(self, port: int, log_offset: int) -> None:
+        proc = self._proc
+        assert proc is not None
         try:
             self.wait_ready(self.config.startup_timeout, alive=lambda: proc.poll() is None)
         except BaseException as exc:  # includes KeyboardInterrupt: leave nothing behind

@@ -212,5 +212,37 @@ CAUSES: dict[str, Cause] = {
             "12_network_faults",
             "did HAProxy's log say 'Server ... is DOWN' at the moment the errors or hangs began?",
         ),
+        Cause(
+            "node_loss",
+            "the node under the pool died: the query in flight was lost, the pooled connections were dead",
+            "pool_pre_ping=True (or the hardened pool) behind a proxy that checks node state; retry reads, "
+            "and writes only with an idempotency key",
+            "16_failover",
+            "did a cluster node crash or restart (wsrep_cluster_size dropped) when the errors began?",
+        ),
+        Cause(
+            "non_primary",
+            "the pool's Galera node lost the quorum: 1047 on a live socket, which SQLAlchemy does not count "
+            "as a disconnect, so pre-ping passes",
+            "a health check by node state (wsrep_local_state, clustercheck) with on-marked-down "
+            "shutdown-sessions, and 1047 as a disconnect (goneaway_pool.failover.treat_as_disconnect)",
+            "16_failover",
+            "does the node report wsrep_cluster_status non-Primary or wsrep_ready OFF?",
+        ),
+        Cause(
+            "writer_switchover",
+            "the writer was demoted (read_only) and the pool's connections stayed on it: 1290 on every write",
+            "1290 as a disconnect (goneaway_pool.failover.treat_as_disconnect), pool_recycle, and HAProxy's "
+            "on-marked-down shutdown-sessions with a check that fails a read-only node",
+            "16_failover",
+            "is the server the app writes to read_only now, after a failover or switchover?",
+        ),
+        Cause(
+            "certification_conflict",
+            "writers on two cluster nodes changed the same row: Galera rolled one back with 1213 at COMMIT",
+            "retry the whole transaction (nothing was committed); or write through one node at a time",
+            "16_failover",
+            "does the app write to more than one node at once (a reader listener, round-robin writes)?",
+        ),
     )
 }

@@ -113,8 +113,61 @@ def server_findings(report: ServerReport) -> list[Finding]:
         )
     if isinstance(verbosity, float) and verbosity < 3:  # MySQL 8
         add("info", "log_error_verbosity", f"log_error_verbosity={verbosity:g}: aborted connections need 3")
+    found += cluster_findings(report)
     for item in report.unseen:
         add("info", "not visible", item)
+    return found
+
+
+def cluster_findings(report: ServerReport) -> list[Finding]:
+    """A Galera node's state: quorum, readiness, sync, flow control, and whether it takes writes."""
+    w = report.wsrep
+    if not w:
+        return []
+    size, status = w.get("wsrep_cluster_size", "?"), w.get("wsrep_cluster_status", "?")
+    state, ready = w.get("wsrep_local_state_comment", "?"), w.get("wsrep_ready", "?")
+    found = [
+        Finding(
+            "info",
+            "Galera node",
+            f"cluster of {size}, {status}, {state}, ready {ready}, flow control paused "
+            f"{float(w.get('wsrep_flow_control_paused') or 0):.0%} of the time, receive queue "
+            f"{w.get('wsrep_local_recv_queue', '?')}",
+            "16_failover",
+        )
+    ]
+    if status != "Primary" or ready != "ON":
+        found.append(
+            Finding(
+                "critical",
+                "node outside the quorum",
+                f"wsrep_cluster_status={status}, wsrep_ready={ready}: statements on tables get 1047 on "
+                "live sockets that pool_pre_ping passes; the proxy's health check must take it out",
+                "16_failover",
+            )
+        )
+    elif state != "Synced":
+        found.append(
+            Finding("warning", "node not synced", f"wsrep_local_state_comment={state}", "16_failover")
+        )
+    if float(w.get("wsrep_flow_control_paused") or 0) > 0.1:
+        found.append(
+            Finding(
+                "warning",
+                "flow control",
+                "replication paused writers more than 10% of the time: a slow node holds the cluster back",
+            )
+        )
+    if report.variable("read_only") in ("ON", 1.0):
+        found.append(
+            Finding(
+                "warning",
+                "read-only node",
+                "read_only=ON: writes get 1290; a pool that stays on this node after a switchover fails "
+                "every write (treat 1290 as a disconnect, and recycle)",
+                "16_failover",
+            )
+        )
     return found
 
 

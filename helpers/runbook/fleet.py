@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import LabError
+from ..haproxy import show_stat
 from ..progress import report_to, wait_until
 from .doctor import server_findings
 from .finding import Finding, table
@@ -63,12 +64,14 @@ def check_fleet(
     urls: Sequence[str],
     sample_seconds: float = 5.0,
     engine_options: str | Mapping[str, Any] | None = None,
+    haproxy_socket: str | None = None,
 ) -> Fleet:
     """Check every server in ``urls`` at once (``check_server``, read-only) within
-    ``sample_seconds`` + :data:`SLACK_SECONDS`; with ``engine_options``, check them against each.
+    ``sample_seconds`` + :data:`SLACK_SECONDS`; with ``engine_options``, check them against each;
+    with ``haproxy_socket``, also read HAProxy's view of them there (``show stat`` only).
     Each check runs in a daemon thread with a connect timeout of :data:`CONNECT_SECONDS`, so a
     server that hangs costs its row and never holds up the call or the process's exit."""
-    if not urls:
+    if not urls and not haproxy_socket:
         raise LabError("give at least one server URL")
     settings = parse_settings(engine_options) if engine_options not in (None, "", {}) else None
     names = _names(urls)
@@ -87,11 +90,11 @@ def check_fleet(
     ]
     for thread in threads:
         thread.start()
+    found: list[Finding] = proxy_findings(haproxy_socket) if haproxy_socket else []
     bound = sample_seconds + SLACK_SECONDS
     # the servers get all but half a second of the bound; the table is built in what is left
     wait_until(lambda: len(results) == len(names), bound - 0.5, desc=f"checking {len(names)} servers")
     reports: dict[str, ServerReport | None] = {}
-    found: list[Finding] = []
     for name in names:
         result = results.get(name)
         reports[name] = result if isinstance(result, ServerReport) else None
@@ -110,6 +113,45 @@ def check_fleet(
         detail = ", ".join(f"{server}: {value}" for server, value in row.values.items())
         found.append(Finding("warning", f"{row.name} differs between servers", detail, server="all"))
     return Fleet(reports, table(found, with_server=True), differences)
+
+
+def proxy_findings(stats_socket: str) -> list[Finding]:
+    """HAProxy's view of its servers from its stats socket (``show stat``, which only reads):
+    each listener's servers up, and how each is checked."""
+    name = f"haproxy {stats_socket}"
+    try:
+        stats = show_stat(stats_socket)
+    except OSError as exc:
+        return [
+            Finding("critical", "cannot read HAProxy", f"{stats_socket}: {exc.strerror or exc}", server=name)
+        ]
+    found = []
+    servers = stats[~stats["server"].isin(["FRONTEND", "BACKEND"])]
+    for listener, group in servers.groupby("listener", sort=False):
+        up = group[group["status"].str.startswith("UP")]
+        each = ", ".join(f"{row.server} {row.status}" for row in group.itertuples())
+        found.append(
+            Finding(
+                "critical" if up.empty else "info",
+                f"{listener}: servers up",
+                f"{len(up)} of {len(group)} up ({each}); {int(group['scur'].sum())} sessions open",
+                "16_failover",
+                name,
+            )
+        )
+        port_only = group[group["check_status"].str.startswith("L4")]["server"].tolist()
+        if port_only:
+            found.append(
+                Finding(
+                    "warning",
+                    f"{listener}: checked by TCP connect only",
+                    f"{', '.join(port_only)}: a Galera node outside the quorum, or a read-only one, passes a "
+                    "TCP check; check node state (clustercheck, wsrep_local_state) instead",
+                    "16_failover",
+                    name,
+                )
+            )
+    return found
 
 
 def _names(urls: Sequence[str]) -> list[str]:

@@ -51,6 +51,18 @@ VARIABLES = (
     "thread_cache_size",
     "log_warnings",
     "log_error_verbosity",
+    "read_only",
+    "wsrep_on",
+)
+#: A Galera node's status the check reports (a server without Galera has none of them).
+WSREP_STATUS = (
+    "wsrep_cluster_size",
+    "wsrep_cluster_status",
+    "wsrep_local_state_comment",
+    "wsrep_ready",
+    "wsrep_connected",
+    "wsrep_flow_control_paused",
+    "wsrep_local_recv_queue",
 )
 #: Status counters sampled over the window (plus every ``Connection_errors_%``).
 SAMPLED_STATUS = (
@@ -71,6 +83,7 @@ STATEMENTS = {
     "status": (
         "SHOW GLOBAL STATUS WHERE Variable_name IN ({names}) OR Variable_name LIKE 'Connection_errors%'"
     ),
+    "wsrep": "SHOW GLOBAL STATUS WHERE Variable_name IN ({names})",
     "processlist": "SELECT * FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()",
     "error_log": (
         "SELECT LOGGED, DATA FROM performance_schema.error_log "
@@ -168,6 +181,8 @@ class ServerReport:
     sleeping: pd.DataFrame
     error_log: list[str]
     unseen: list[str] = field(default_factory=list)
+    #: a Galera node's ``wsrep_%`` status (:data:`WSREP_STATUS`); empty on a server without Galera
+    wsrep: dict[str, str] = field(default_factory=dict)
 
     @property
     def wait_timeout(self) -> float | None:
@@ -215,6 +230,11 @@ class ServerReport:
             "aborted_clients_delta": int(deltas.get("Aborted_clients", 0)),
             "sleeping_near_timeout": int(self.sleeping["near_timeout"].sum()) if len(self.sleeping) else 0,
             "uptime": uptime,
+            "read_only": self.variable("read_only") in ("ON", 1.0),
+            **{name: self.wsrep.get(name) for name in ("wsrep_cluster_status", "wsrep_ready")},
+            "wsrep_cluster_size": int(self.wsrep["wsrep_cluster_size"])
+            if "wsrep_cluster_size" in self.wsrep
+            else None,
         }
 
     def last_status(self, counter: str) -> float | None:
@@ -291,6 +311,7 @@ def check_server(
         for t in moments:  # a window of 0 s still takes one sample
             for name, value in _run(conn, "status", names=_names(SAMPLED_STATUS)):
                 samples.append({"t": round(t, 2), "counter": name, "value": int(value)})
+        wsrep = {str(k): str(v) for k, v in _run(conn, "wsrep", names=_names(WSREP_STATUS))}
         processes = _query_or_unseen(conn, "processlist", unseen, "processlist")
         wait_timeout = float(glob.get("wait_timeout") or 0) or None
         sleeping = _sleeping(processes, wait_timeout)
@@ -306,7 +327,7 @@ def check_server(
     finally:
         with suppress(pymysql.MySQLError):
             conn.close()
-    return ServerReport(target, version, variables, pd.DataFrame(samples), sleeping, lines, unseen)
+    return ServerReport(target, version, variables, pd.DataFrame(samples), sleeping, lines, unseen, wsrep)
 
 
 def _sleeping(processes: list[dict[str, Any]] | None, wait_timeout: float | None) -> pd.DataFrame:

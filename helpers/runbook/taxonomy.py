@@ -174,22 +174,6 @@ KNOWN_CAUSES: dict[str, KnownCause] = {c.key: c for c in (
                "InnoDB rolled the transaction back as a deadlock victim (1213)",
                "retry the whole transaction; take locks in one order",
                "MySQL Reference Manual: Deadlocks in InnoDB"),
-    KnownCause("galera_not_ready", REFUSED,
-               "a Galera node outside the primary component answers 1047 on a live socket; SQLAlchemy "
-               "does not see it as a disconnect, so pre-ping passes",
-               "route through a proxy that health-checks wsrep_local_state (HAProxy, ProxySQL) and add 1047 "
-               "to the disconnect codes (a handle_error event that sets is_disconnect)",
-               "Galera Cluster docs: wsrep_ready; mariadb-corporation/galera #680"),
-    KnownCause("read_only", REFUSED,
-               "the server is read-only (1290): a writer demoted by a failover, or a replica behind "
-               "a stale address",
-               "reconnect to the new writer (pool_pre_ping cannot tell: the connection is alive): treat 1290 as "
-               "a disconnect in a handle_error event, and point the writer address at the cluster's endpoint",
-               "sqlalchemy/sqlalchemy #5319, #7839"),
-    KnownCause("certification_conflict", REFUSED,
-               "Galera's certification aborted a transaction that conflicted with another node's write (1213)",
-               "retry the transaction; write to one node at a time (a single writer through the proxy)",
-               "Galera Cluster docs: Certification-Based Replication"),
     KnownCause("proxy_no_backend", REFUSED,
                "the proxy in front found no usable server (ProxySQL 9001)",
                "check the proxy's view of its backends (ProxySQL's stats_mysql_connection_pool)",

@@ -6,6 +6,7 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 from __future__ import annotations
 
 from . import (
+    failover,
     firewall,
     fork,
     held,
@@ -43,6 +44,7 @@ MODULES = (
     network,
     firewall,
     loadbalancer,
+    failover,
 )
 _lesson = {module.__name__: index for index, module in enumerate(MODULES)}
 for _entry in sorted(SCENARIOS.values(), key=lambda entry: _lesson[entry.body.__module__]):

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import event
 
+from goneaway_pool.failover import treat_as_disconnect
 from goneaway_pool.hardened import Hardening, PoolWatch, harden
 from goneaway_pool.tcp import TcpKeepalive, tcp_keepalive
 
@@ -47,6 +48,8 @@ class Fix:
     #: TCP keepalive and TCP_USER_TIMEOUT set on each new connection's socket (the socket
     #: options, not the keep-alive job of :mod:`goneaway_pool.keepalive`)
     tcp: TcpKeepalive | None = None
+    #: server error codes counted as a disconnect (:func:`goneaway_pool.failover.treat_as_disconnect`)
+    disconnect_codes: frozenset[int] = frozenset()
 
     def expected(self, driver: str) -> bool | None:
         """Whether the fix should prevent the failure with ``driver``."""
@@ -85,6 +88,8 @@ def build_engine(
         event.listen(pool_engine, "connect", run_on_connect(fix.on_connect))
     if fix.tcp is not None:
         tcp_keepalive(pool_engine, fix.tcp)
+    if fix.disconnect_codes:
+        treat_as_disconnect(pool_engine, fix.disconnect_codes)
     return engine, harden(pool_engine, fix.hardening) if fix.hardening else None
 
 
