@@ -38,11 +38,11 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -178,6 +178,10 @@ class GaleraNode(LocalBackend):
 
     def _command(self, mariadbd: str) -> list[str]:
         command = [mariadbd, f"--defaults-file={self.cnf_path}"]
+        facts = self.grastate_facts()
+        if facts.get("seqno", -1) >= 0 and facts.get("uuid"):  # a clean stop: where it left off
+            # (the service's galera_recovery passes it; without it a joiner asks for a transfer)
+            command.append(f"--wsrep-start-position={facts['uuid']}:{facts['seqno']}")
         if self.bootstrap:
             command.append("--wsrep-new-cluster")
         if self.make_accounts:  # once, on the new cluster's first node: the others copy them
@@ -216,13 +220,18 @@ class GaleraNode(LocalBackend):
             self.grastate.write_text(re.sub(r"safe_to_bootstrap:\s*\d", "safe_to_bootstrap: 1", text))
 
     def grastate_facts(self) -> dict[str, Any]:
-        """``seqno`` and ``safe_to_bootstrap`` from ``grastate.dat`` (absent: empty)."""
+        """``uuid``, ``seqno`` and ``safe_to_bootstrap`` from ``grastate.dat`` (absent: empty)."""
         try:
             text = self.grastate.read_text()
         except OSError:
             return {}
-        facts = dict(re.findall(r"^(seqno|safe_to_bootstrap):\s*(-?\d+)", text, re.M))
-        return {k: int(v) for k, v in facts.items()}
+        facts: dict[str, Any] = {
+            k: int(v) for k, v in re.findall(r"^(seqno|safe_to_bootstrap):\s*(-?\d+)", text, re.M)
+        }
+        uuid = re.search(r"^uuid:\s*([0-9a-f-]{36})", text, re.M)
+        if uuid and set(uuid.group(1)) != {"0", "-"}:
+            facts["uuid"] = uuid.group(1)
+        return facts
 
 
 @dataclass
@@ -426,17 +435,15 @@ class Cluster:
         log.info("cluster up in %.1f s (%s)", nodes_seconds, "from empty" if from_empty else "existing data")
 
     def _start_joiners(self, first: Node, timeout: float) -> None:
-        joiners = [node for node in self.nodes if node is not first]
-        # Started from this thread (each dies with the thread that starts it), one after the
-        # other into the group (two joining at once make Galera's membership churn for seconds),
-        # their state transfers together.
-        offsets = []
-        for size, node in enumerate(joiners, start=2):
-            offsets.append((node, node.backend.spawn()))
-            members = lambda: first.state().get("wsrep_cluster_size", 0) >= size  # noqa: E731,B023
-            wait_until(members, timeout, f"{node.name} joining the group")
-        for node, offset in offsets:
-            node.backend._await_ready(node.port, offset)
+        """Each joiner in turn, from this thread (a node dies with the thread that starts it),
+        Synced before the next starts: a donor that has only just joined may serve an incremental
+        transfer that misses the last write set ("IST didn't contain all write sets"), and the
+        joiner gives up."""
+        for node in (n for n in self.nodes if n is not first):
+            node.backend.start()
+            synced = lambda: node.state().get("wsrep_local_state") == SYNCED  # noqa: E731,B023
+            if not wait_until(synced, timeout, f"{node.name} joining the cluster"):
+                raise LabError(f"{node.name} did not join within {timeout:g} s: {self.summary()}")
         if not wait_until(self._all_synced, timeout, "the nodes joining the cluster"):
             raise LabError(f"the cluster did not reach 3 Synced nodes within {timeout:g} s: {self.summary()}")
 
@@ -501,7 +508,12 @@ class Cluster:
         for checker in self.checkers:
             checker.close()
         self.checkers = []
-        for node in reversed(self.nodes):  # the bootstrap node last: the next start begins there
+        # all at once: they leave at one position, so the next start needs no state transfer
+        for node in self.nodes:
+            pid = node.backend.pid
+            if pid is not None and node.running():
+                os.kill(pid, signal.SIGTERM)
+        for node in self.nodes:
             node.backend.stop()
 
     def __enter__(self) -> Cluster:
@@ -537,11 +549,11 @@ class Cluster:
         return round(time.monotonic() - start, 2)
 
 
-@contextmanager
-def running_cluster(config: LabConfig, fresh: bool = False) -> Iterator[Cluster]:
-    """:meth:`Cluster.start` for the ``with`` block."""
-    with Cluster.start(config, fresh=fresh) as cluster:
-        yield cluster
+def remove_data(config: LabConfig) -> None:
+    """Remove a lab home's cluster files (data directories, logs); stop a node left running first."""
+    with runlock.exclusive(f"cluster{cluster_dir(config)}", 0, "the cluster"):
+        Cluster(config)._leftovers_stopped()
+        shutil.rmtree(cluster_dir(config), ignore_errors=True)
 
 
 def start_times(config: LabConfig) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import pytest
 
 from helpers import Lab, LabConfig
 from helpers.backends.local import free_port
+from helpers.cluster import remove_data
 
 from . import dockerlab
 
@@ -101,6 +102,7 @@ def lab(lab_home: Path, request: pytest.FixtureRequest) -> Iterator[Lab]:
         yield lab
     finally:
         lab.stop(volumes=True)
+        remove_data(config)  # the cluster's, in the system's temporary directory
 
 
 @pytest.fixture

@@ -294,6 +294,47 @@ def claims_14(v: dict[str, Any]) -> None:
     assert v["all_as_expected"] and v["cells"] >= 6
 
 
+def claims_16(v: dict[str, Any]) -> None:
+    from helpers.scenarios import failover
+
+    none_tcp, ping_tcp, none_state, listener, shutdown, recycle = (f.name for f in failover.NON_PRIMARY_FIXES)
+    for d in {driver for by_driver in v["outcomes"].values() for driver in by_driver}:
+        loss = v["outcomes"]["node_loss"][d]
+        assert loss["none"]["code"] in (2006, 2013) and loss["none"]["recovered"], loss  # one failure
+        assert v["codes"]["node_loss"][d][failover.IN_FLIGHT.name] == 2013  # nothing saves it
+        assert loss["pool_pre_ping"]["ok"] and loss["hardened pool"]["ok"]
+        quorum = v["outcomes"]["non_primary"][d]
+        for stuck in (none_tcp, ping_tcp):  # a TCP check passes the node: every request fails
+            assert quorum[stuck]["errors"] == failover.REQUESTS and quorum[stuck]["code"] == 1047, quorum
+            assert not v["invalidated"]["non_primary"][d][stuck]
+        assert quorum[none_state]["errors"] == 1 and quorum[none_state]["recovered"]  # the rollback failed
+        assert quorum[listener]["errors"] == 1 and v["invalidated"]["non_primary"][d][listener]
+        assert quorum[shutdown]["ok"] and quorum[recycle]["ok"]
+        switch = v["outcomes"]["writer_switchover"][d]
+        for stuck in ("none", "pool_pre_ping"):  # ROLLBACK works on a read-only node: nothing resets it
+            assert switch[stuck]["errors"] == failover.REQUESTS and switch[stuck]["code"] == 1290, switch
+        assert switch[failover.SWITCHOVER_FIXES[2].name]["errors"] == 1
+        assert switch[shutdown]["ok"] and switch[recycle]["ok"]
+        conflict = v["outcomes"]["certification_conflict"][d]
+        assert conflict["no retry"]["code"] == 1213 and conflict["pool_pre_ping, no retry"]["code"] == 1213
+        retried = failover.RETRY.name
+        assert conflict[retried]["ok"]
+        assert v["rows"][d] == {"no retry": 10, "pool_pre_ping, no retry": 10, retried: 11}
+    clusters = [view for view in v["views"] if view["view"] == "cluster"]
+    assert {c["scenario"]: c["node"] for c in clusters} == {
+        "node_loss": "node2",
+        "non_primary": "node1",
+        "writer_switchover": "node1",
+    }
+    by = {c["scenario"]: c for c in clusters}
+    assert by["node_loss"]["wsrep_cluster_size"] == 2
+    assert (
+        by["non_primary"]["wsrep_cluster_status"] == "non-Primary"
+        and by["non_primary"]["wsrep_ready"] == "OFF"
+    )
+    assert by["writer_switchover"]["read_only"] and by["non_primary"]["port_check_status"].startswith("UP")
+
+
 #: The blogs' claims and the verdict each run must reach, with the causes it holds for (lesson 17).
 BLOG_VERDICTS = {
     "recycle_below": ("true only for some causes", "idle"),
@@ -345,6 +386,7 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "13_beyond_pre_ping": claims_13,
     "14_matrix": claims_14,
     "15_drivers": claims_15,
+    "16_failover": claims_16,
     "17_what_the_blogs_say": claims_17,
 }
 

@@ -19,6 +19,7 @@ from sqlalchemy import URL, text
 from helpers import Lab, LabError
 from helpers.backends.local import free_port
 from helpers.runbook import check_server, diagnose, parse_settings
+from helpers.runbook.causes import CAUSES
 
 from .conftest import REPO
 
@@ -353,4 +354,4 @@ def test_field_texts_the_doctor_reads() -> None:
         reading, first = records[0], next(r for r in records if r["kind"] == "cause")
         assert reading["kind"] == "reading" and reading["class"] == kind, records[:2]
         assert fact is None or fact in [t["fact"] for t in reading["transport"]], reading
-        assert first["scenario"] == cause and first["reproduced"] == (kind == "gone"), first
+        assert first["scenario"] == cause and first["reproduced"] == (cause in CAUSES), first

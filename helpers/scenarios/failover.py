@@ -201,6 +201,7 @@ retrying = retry(
 )
 
 
+RETRY = Fix("retry the whole transaction (tenacity, on 1213)", code_change="retry")
 #: The rows the conflicting writers update, one per trial.
 CONFLICT_ROWS = 1_000_000
 
@@ -211,7 +212,7 @@ CONFLICT_ROWS = 1_000_000
     fixes=[
         Fix("no retry", prevents=False),
         Fix("pool_pre_ping, no retry", PRE_PING.options, prevents=False),
-        Fix("retry the whole transaction (tenacity, on 1213)", code_change="retry"),
+        RETRY,
     ],
     codes=frozenset({1213}),
     code_changes={"retry"},
