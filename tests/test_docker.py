@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import docker
+import pymysql
 import pytest
 from sqlalchemy import text
 
@@ -78,3 +80,36 @@ def test_down_leaves_no_container_network_or_volume(lab: Lab) -> None:
     assert client.containers.list(all=True, filters=label) == []
     assert client.networks.list(filters=label) == []
     assert client.volumes.list(filters=label) == []
+
+
+def test_the_cluster_profile_runs_three_synced_nodes_behind_haproxy(lab: Lab) -> None:
+    """``docker compose --profile cluster``: three Galera nodes and HAProxy on 127.0.0.1 (the
+    stand-in image here); the writer listener reaches galera1, which sees a cluster of 3; a
+    second project, brought down with its volumes at the end."""
+    config = lab.backend.config
+    files = ["-f", str(config.compose_file)] + (
+        ["-f", str(config.compose_override)] if config.compose_override else []
+    )
+    compose = ["docker", "compose", *files, "-p", "gone-away-lab-cluster", "--profile", "cluster"]
+    up = subprocess.run(
+        [*compose, "up", "-d", "--wait", "galera1", "galera2", "galera3", "haproxy"],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stderr[-2000:]
+        writer = pymysql.connect(host="127.0.0.1", port=33070, user="lab", password="lab", database="lab")
+        with writer, writer.cursor() as cur:
+            cur.execute("SELECT @@port")
+            assert cur.fetchone()[0] == 33071  # galera1, the writer's first server
+            cur.execute("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")
+            assert int(cur.fetchone()[1]) == 3
+            cur.execute("CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY, v INT)")
+            cur.execute("REPLACE INTO t VALUES (1, 7)")
+            writer.commit()
+        galera3 = pymysql.connect(host="127.0.0.1", port=33073, user="lab", password="lab", database="lab")
+        with galera3, galera3.cursor() as cur:  # replicated
+            cur.execute("SELECT v FROM t WHERE id = 1")
+            assert cur.fetchone()[0] == 7
+    finally:
+        down = subprocess.run([*compose, "down", "-v"], capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr[-2000:]
