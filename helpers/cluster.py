@@ -39,10 +39,11 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -62,11 +63,11 @@ from .progress import wait_until
 log = logging.getLogger(__name__)
 
 PROVIDER = Path("/usr/lib/galera/libgalera_smm.so")
-INSTALL_HINT = "apt-get install galera-4 rsync mariadb-server   (Debian's; no service is started)"
+INSTALL_HINT = "apt-get install galera-4 rsync mariadb-server   (Debian's; the lab leaves any service alone)"
 RUN_AS = "mysql"
 NODES = (1, 2, 3)
 #: The ``wsrep_%`` status the lab reads, and what ``wsrep_local_state`` 4 means.
-WSREP_STATUS = (
+NODE_STATUS = (
     "wsrep_cluster_size",
     "wsrep_cluster_status",
     "wsrep_local_state",
@@ -93,6 +94,7 @@ def unavailable() -> str | None:
         ("mariadb-install-db", find_binary("mariadb-install-db")),
         ("galera-4", PROVIDER.exists()),
         ("rsync", shutil.which("rsync")),
+        ("wsrep_sst_rsync (mariadb-server)", shutil.which("wsrep_sst_rsync")),
     ) if not ok]  # fmt: skip
     if missing:
         return f"{', '.join(missing)} not found: {INSTALL_HINT}"
@@ -210,10 +212,12 @@ class GaleraNode(LocalBackend):
             shutil.chown(self.datadir, RUN_AS, RUN_AS)
             self._install_db(install_db)
         self.log_path.touch()
-        self._write_init_sql()
+        self._write_init_sql().chmod(0o600)  # the lab's passwords: for mysql's eyes only
+        user = pwd.getpwnam(RUN_AS)
         for path in (self.dir, *self.dir.iterdir()):
             if path.name != "state.json":
-                shutil.chown(path, RUN_AS, RUN_AS)
+                os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+        self.dir.chmod(0o700)
         return self._spawn(mariadbd, self.ports.mysql, detach)
 
     def mark_safe_to_bootstrap(self) -> None:
@@ -286,7 +290,7 @@ class Node:
                 read_only = bool(cur.fetchone()[0])
         except pymysql.MySQLError as exc:
             return {**facts, "error": str(exc)}
-        facts.update({key: status.get(key) for key in WSREP_STATUS})
+        facts.update({key: status.get(key) for key in NODE_STATUS})
         facts["wsrep_local_state"] = int(facts["wsrep_local_state"] or 0)
         facts["wsrep_cluster_size"] = int(facts["wsrep_cluster_size"] or 0)
         facts["read_only"] = read_only
@@ -373,6 +377,21 @@ class HealthChecker:
 WRITER, WRITER_SHUTDOWN, WRITER_TCP, READER = "writer", "writer_shutdown", "writer_tcp", "reader"
 
 
+def _own_directory(path: Path) -> None:
+    """Make ``path`` (in the shared temporary directory) ours: a real directory owned by this
+    user, mode 0711 (``mysql`` may pass through to its node's directory, nobody may list it);
+    :class:`LabError` if someone else made it or it is a link."""
+    path.mkdir(mode=0o711, exist_ok=True)
+    facts = path.lstat()
+    if not stat.S_ISDIR(facts.st_mode) or facts.st_uid != os.geteuid():
+        raise LabError(f"{path} is not a directory of this user's: remove it, then start the cluster again")
+    path.chmod(0o711)
+
+
+#: The clusters this process runs, by directory: a second start in it stops the first.
+_RUNNING: dict[Path, Cluster] = {}
+
+
 @dataclass
 class Cluster:
     """Three Galera nodes, their health checks and HAProxy; a context manager that stops all.
@@ -385,6 +404,8 @@ class Cluster:
     proxy: HAProxy | None = None
     checkers: list[HealthChecker] = field(default_factory=list)
     timings: dict[str, Any] = field(default_factory=dict)
+    #: the lab home's cluster lock, held from the start to the stop: a second start elsewhere waits
+    _held: ExitStack = field(default_factory=ExitStack)
 
     @property
     def dir(self) -> Path:
@@ -407,35 +428,39 @@ class Cluster:
         return cluster
 
     def _start(self, fresh: bool, timeout: float) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o755)
-        with runlock.exclusive(f"cluster{self.dir}", 0, "the cluster"):
-            self._leftovers_stopped()
-            if fresh:
-                for number in NODES:
-                    shutil.rmtree(self.dir / f"node{number}", ignore_errors=True)
-            ports = self._ports()
-            peers = [p.gmcast for p in ports]
-            self.nodes = [Node(n, GaleraNode(self.config, n, ports[n - 1], peers)) for n in NODES]
-            from_empty = not any((node.backend.datadir / "mysql").is_dir() for node in self.nodes)
-            t0 = time.monotonic()
-            first = self._bootstrap_node()
-            first.backend.bootstrap = True
-            first.backend.mark_safe_to_bootstrap()
-            first.backend.start()
-            # the joiners start together; each takes a donor when one is free
-            self._start_joiners(first, timeout)
-            nodes_seconds = round(time.monotonic() - t0, 2)
-            self.checkers = [HealthChecker(node) for node in self.nodes]
-            self.proxy = HAProxy(self._listeners(), workdir=self.dir / "haproxy").start()
-            if not wait_until(self._all_checked, 10, "HAProxy checking the nodes"):
-                raise LabError(f"HAProxy's checks did not pass within 10 s: {' | '.join(self.proxy.log(3))}")
-            self.timings = {
-                "from_empty": from_empty,
-                "nodes": nodes_seconds,
-                "with_haproxy": round(time.monotonic() - t0, 2),
-                "bootstrapped_from": first.name,
-            }
+        _own_directory(self.dir)
+        self._held.enter_context(runlock.exclusive(f"cluster{self.dir}", 0, "the cluster"))
+        earlier = _RUNNING.pop(self.dir, None)
+        if earlier is not None:  # this process's own, started again (a notebook cell run twice)
+            earlier.stop()
+        _RUNNING[self.dir] = self
+        self._leftovers_stopped()
+        if fresh:
+            for number in NODES:
+                shutil.rmtree(self.dir / f"node{number}", ignore_errors=True)
+        ports = self._ports()
+        peers = [p.gmcast for p in ports]
+        self.nodes = [Node(n, GaleraNode(self.config, n, ports[n - 1], peers)) for n in NODES]
+        from_empty = not any((node.backend.datadir / "mysql").is_dir() for node in self.nodes)
+        t0 = time.monotonic()
+        first = self._bootstrap_node()
+        first.backend.bootstrap = True
+        first.backend.mark_safe_to_bootstrap()
+        first.backend.start()
+        first.backend.bootstrap = False  # a restart of it later joins the others
+        self._start_joiners(first, timeout)
+        nodes_seconds = round(time.monotonic() - t0, 2)
+        for node in self.nodes:  # one at a time: a failure leaves those made so far to stop()
+            self.checkers.append(HealthChecker(node))
+        self.proxy = HAProxy(self._listeners(), workdir=self.dir / "haproxy").start()
+        if not wait_until(self._all_checked, 10, "HAProxy checking the nodes"):
+            raise LabError(f"HAProxy's checks did not pass within 10 s: {' | '.join(self.proxy.log(3))}")
+        self.timings = {
+            "from_empty": from_empty,
+            "nodes": nodes_seconds,
+            "with_haproxy": round(time.monotonic() - t0, 2),
+            "bootstrapped_from": first.name,
+        }
         log.info("cluster up in %.1f s (%s)", nodes_seconds, "from empty" if from_empty else "existing data")
 
     def _start_joiners(self, first: Node, timeout: float) -> None:
@@ -448,12 +473,22 @@ class Cluster:
         for size, node in enumerate((n for n in self.nodes if n is not first), start=2):
             node.backend.donor = first.name
             offsets.append((node, node.backend.spawn()))
-            members = lambda: (first.state().get("wsrep_cluster_size") or 0) >= size  # noqa: E731,B023
-            wait_until(members, timeout, f"{node.name} joining the group")
+            self._wait_in_group(first, node, size, timeout)
         for node, offset in offsets:
             node.backend._await_ready(node.port, offset)
         if not wait_until(self._all_synced, timeout, "the nodes joining the cluster"):
             raise LabError(f"the cluster did not reach 3 Synced nodes within {timeout:g} s: {self.summary()}")
+
+    def _wait_in_group(self, first: Node, node: Node, size: int, timeout: float) -> None:
+        """Until ``first`` counts ``size`` members; a joiner that exits meanwhile says so at once."""
+
+        def members() -> bool:
+            if not node.running():
+                raise LabError(f"{node.name} exited while joining: {' | '.join(node.backend.error_log(3))}")
+            return (first.state().get("wsrep_cluster_size") or 0) >= size
+
+        if not wait_until(members, timeout, f"{node.name} joining the group"):
+            raise LabError(f"{node.name} did not join the group within {timeout:g} s: {self.summary()}")
 
     def _all_checked(self) -> bool:
         """Has every server of every listener passed a check? (HAProxy counts one UP before its first.)"""
@@ -527,9 +562,13 @@ class Cluster:
         for node in self.nodes:
             pid = node.backend.pid
             if pid is not None and node.running():
-                os.kill(pid, signal.SIGTERM)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         for node in self.nodes:
             node.backend.stop()
+        if _RUNNING.get(self.dir) is self:
+            del _RUNNING[self.dir]
+        self._held.close()
 
     def __enter__(self) -> Cluster:
         return self

@@ -22,7 +22,7 @@
 # %% [markdown]
 # **Before you start:** `03_pool_pre_ping`, `11_retry`, `12_network_faults` (HAProxy).
 # **Needs:** root, with `galera-4`, `rsync` and `haproxy` installed (`make setup`); Docker is not
-# needed. **Time to run:** about 60 s (each scenario starts the cluster, about 6 s).
+# needed. **Time to run:** about 60 s (each scenario starts the cluster: about 4 s).
 
 # %% tags=["parameters"]
 drivers = None  # both drivers; ["pymysql"] runs one

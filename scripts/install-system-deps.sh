@@ -9,15 +9,17 @@
 #   haproxy                             the load balancer of the HAProxy scenarios (the lab starts
 #                                       its own on 127.0.0.1; on a machine with systemd, apt also
 #                                       starts Debian's haproxy.service, which the lab leaves alone)
-#   galera-4, rsync                     the cluster: three Galera nodes the lab starts on 127.0.0.1
-#                                       (rsync moves a joiner's state; no service is started)
+#   galera-4, rsync, mariadb-server     the cluster: three Galera nodes the lab starts on 127.0.0.1
+#                                       (rsync moves a joiner's state; mariadb-server brings the
+#                                       mysql user and wsrep_sst_rsync; on a machine with systemd
+#                                       apt also starts mariadb.service, which the lab leaves alone)
 #   --docker: also docker.io and debootstrap, for the tests of the docker backend
 #                                       (a private engine and a stand-in image built from Debian)
 #   --browser: chromium, for the browser tests (Playwright drives Debian's chromium)
 # Anything else: prints the exact command and goes on (the lab says later what is missing).
 set -euo pipefail
 
-packages=(pkg-config libmariadb-dev gcc mariadb-server-core mariadb-client-core nftables iproute2 util-linux procps haproxy galera-4 rsync)
+packages=(pkg-config libmariadb-dev gcc mariadb-server-core mariadb-client-core nftables iproute2 util-linux procps haproxy galera-4 rsync mariadb-server)
 if [ "${1:-}" = "--docker" ]; then
   packages=(debootstrap)
   # an engine installed some other way (Docker's own packages) is fine: only add Debian's if none

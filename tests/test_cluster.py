@@ -55,6 +55,18 @@ def test_comes_up_synced_behind_haproxy_and_stops_clean(lab: Lab) -> None:
         pids = [node.backend.pid for node in cluster.nodes] + [cluster.proxy.pid]
         datadir = cluster.node(1).backend.datadir
         assert datadir.owner() == "mysql" and not datadir.is_relative_to(config.home)
+        assert (cluster.dir.stat().st_mode & 0o777) == 0o711  # mysql passes through; nobody lists it
+        assert (cluster.node(1).backend.dir / "init.sql").stat().st_mode & 0o077 == 0  # its passwords
+        # the handle: a node killed and restarted rejoins; demoted and promoted, it takes writes again
+        node3 = cluster.node(3)
+        node3.kill()
+        node3.restart()
+        cluster.wait_state(3, lambda s: s.get("wsrep_local_state") == 4, "node3 Synced again")
+        pids[2] = node3.backend.pid
+        cluster.node(2).demote()
+        assert cluster.node(2).state()["read_only"]
+        cluster.node(2).promote()
+        assert not cluster.node(2).state()["read_only"]
     assert not _alive([pid for pid in pids if pid])  # every node and HAProxy stopped
 
 
@@ -123,3 +135,5 @@ def test_the_doctor_reads_every_node_and_haproxy_in_one_table(lab: Lab) -> None:
         assert f"{WRITER_TCP}: checked by TCP connect only" in set(proxy["check"]), proxy.to_string()
         writer = proxy[proxy["check"] == f"{WRITER}: servers up"]["detail"].iloc[0]
         assert "node1 DOWN" in writer, writer
+        cluster.node(1).rejoin()  # back into the quorum
+        cluster.wait_state(1, lambda s: s.get("wsrep_cluster_status") == "Primary", "node1 Primary again")

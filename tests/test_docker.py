@@ -112,4 +112,4 @@ def test_the_cluster_profile_runs_three_synced_nodes_behind_haproxy(lab: Lab) ->
             assert cur.fetchone()[0] == 7
     finally:
         down = subprocess.run([*compose, "down", "-v"], capture_output=True, text=True, timeout=120)
-        assert down.returncode == 0, down.stderr[-2000:]
+    assert down.returncode == 0, down.stderr[-2000:]  # after the body: its own failure comes first

@@ -256,6 +256,9 @@ def test_up_with_an_external_server_shows_no_password(lab: Lab, doctor_url: URL)
 def test_a_healthy_lab_has_no_likely_cause(lab: Lab, doctor_url: URL) -> None:
     healthy = diagnose(doctor_url, sample_seconds=1)
     assert healthy.likely is None, healthy.verdict
+    # MariaDB built with Galera reports wsrep_ready OFF with no provider: no cluster, no finding
+    assert healthy.report is not None and healthy.report.wsrep == {}
+    assert not healthy.findings["check"].isin(["Galera node", "node outside the quorum"]).any()
     assert not leaks(healthy.verdict + healthy.findings.to_string() + repr(healthy.report))
 
 

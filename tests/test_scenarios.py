@@ -201,6 +201,7 @@ def conflict_rolled_back(rows: pd.DataFrame, views: list[dict[str, object]]) -> 
     the retried transaction committed once (+10 +1)."""
     driver = rows["driver"].iloc[0]
     values = {v["fix"]: v["v"] for v in views if v.get("view") == "row" and v["driver"] == driver}
+    assert len(values) == len(SCENARIOS["certification_conflict"].fixes), views
     retried = [f.name for f in SCENARIOS["certification_conflict"].fixes if f.code_change == "retry"]
     for fix, value in values.items():
         assert value == (11 if fix in retried else 10), (driver, values)

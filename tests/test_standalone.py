@@ -26,9 +26,11 @@ SCRIPT = textwrap.dedent(
     import json, sys
     from sqlalchemy import create_engine, text
     from goneaway_pool import Hardening, KeepAlive, harden
+    from goneaway_pool.failover import treat_as_disconnect
 
     engine = create_engine(sys.argv[1], pool_size=1, max_overflow=0)
     watch = harden(engine, Hardening(jitter=0))
+    treat_as_disconnect(engine)
     with engine.connect() as conn:
         first = conn.execute(text("SELECT CONNECTION_ID()")).scalar()
     with engine.connect() as conn:  # checked out again: the peek sees a live socket

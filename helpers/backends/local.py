@@ -205,6 +205,7 @@ class LocalBackend(Backend):
             text=True,
             user=self.run_as,
             group=self.run_as,
+            extra_groups=[] if self.run_as else None,
         )
         if result.returncode != 0:
             shutil.rmtree(self.datadir, ignore_errors=True)
@@ -230,6 +231,7 @@ class LocalBackend(Backend):
                 preexec_fn=None if detach else _die_with_parent,
                 user=self.run_as,
                 group=self.run_as,
+                extra_groups=[] if self.run_as else None,  # none of root's groups
             )
         self._proc = proc
         owner = None if detach else os.getpid()

@@ -435,6 +435,7 @@ FACT_RULES: tuple[FactRule, ...] = (
         lambda f: (_num(f, "wsrep_cluster_size") or 0) > 0,
         {"node_loss": 3},
     ),
+    FactRule("server: read-only", _flag("read_only"), {"writer_switchover": 4}),
     FactRule(
         "server: a cluster node outside the quorum, or not ready",
         lambda f: f.get("wsrep_cluster_status") not in (None, "Primary") or f.get("wsrep_ready") == "OFF",

@@ -125,6 +125,12 @@ def proxy_findings(stats_socket: str) -> list[Finding]:
         return [
             Finding("critical", "cannot read HAProxy", f"{stats_socket}: {exc.strerror or exc}", server=name)
         ]
+    except (KeyError, ValueError) as exc:  # it answered, but not with HAProxy's CSV
+        return [
+            Finding(
+                "critical", "cannot read HAProxy", f"{stats_socket}: not a stats socket ({exc})", server=name
+            )
+        ]
     found = []
     servers = stats[~stats["server"].isin(["FRONTEND", "BACKEND"])]
     for listener, group in servers.groupby("listener", sort=False):
@@ -139,7 +145,7 @@ def proxy_findings(stats_socket: str) -> list[Finding]:
                 name,
             )
         )
-        port_only = group[group["check_status"].str.startswith("L4")]["server"].tolist()
+        port_only = group[group["check_status"] == "L4OK"]["server"].tolist()
         if port_only:
             found.append(
                 Finding(

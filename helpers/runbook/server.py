@@ -181,7 +181,7 @@ class ServerReport:
     sleeping: pd.DataFrame
     error_log: list[str]
     unseen: list[str] = field(default_factory=list)
-    #: a Galera node's ``wsrep_%`` status (:data:`WSREP_STATUS`); empty on a server without Galera
+    #: a Galera node's ``wsrep_%`` status (:data:`WSREP_STATUS`); empty where ``wsrep_on`` is off
     wsrep: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -311,7 +311,10 @@ def check_server(
         for t in moments:  # a window of 0 s still takes one sample
             for name, value in _run(conn, "status", names=_names(SAMPLED_STATUS)):
                 samples.append({"t": round(t, 2), "counter": name, "value": int(value)})
-        wsrep = {str(k): str(v) for k, v in _run(conn, "wsrep", names=_names(WSREP_STATUS))}
+        # a MariaDB built with Galera reports wsrep_% status (ready OFF, status Disconnected) with
+        # no provider loaded: only a node with wsrep_on is a cluster's
+        galera = str(glob.get("wsrep_on", "OFF")).upper() == "ON"
+        wsrep = {str(k): str(v) for k, v in _run(conn, "wsrep", names=_names(WSREP_STATUS))} if galera else {}
         processes = _query_or_unseen(conn, "processlist", unseen, "processlist")
         wait_timeout = float(glob.get("wait_timeout") or 0) or None
         sleeping = _sleeping(processes, wait_timeout)
