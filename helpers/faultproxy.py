@@ -119,7 +119,7 @@ class FaultProxy:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._closed.set()
-        self._listener.close()
+        _close(self._listener)  # shut down first: close() alone leaves accept() blocked, and listening
         with self._lock:
             flows, self._flows = self._flows, []
         for flow in flows:

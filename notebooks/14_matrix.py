@@ -1,15 +1,15 @@
 # %% [markdown]
 # # 14 · Every cause, every fix, on one page
 #
-# **The question.** For an incident: which fix covers which cause? Every scenario of notebooks
-# 01–12, with each of its fixes and both drivers, run now against the lab.
+# **The question.** For an incident: which fix covers which cause? Every scenario of lessons
+# 01–12 and 16, with each of its fixes and both drivers, run now against the lab.
 #
 # A green cell ran clean; a red one shows the error code (or `None` for an error with no driver
 # code: a stuck Session, an exhausted pool, a duplicated row) and how many steps failed.
 
 # %% [markdown]
 # **Before you start:** lessons 01–12.
-# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about a minute (every scenario, both drivers), measured in the lab's browser tests.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about two and a half minutes (every scenario, both drivers; the cluster and the network namespaces where this machine has them), measured in the lab's browser tests.
 
 # %% tags=["parameters"]
 scenarios = None  # every registered scenario; a list of names runs fewer

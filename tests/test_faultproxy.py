@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -139,6 +141,21 @@ def test_bad_settings_are_refused(proxy: FaultProxy) -> None:
         proxy.drop_after_idle(0)
     with pytest.raises(ValueError, match="above 0"):
         proxy.reset_after_idle(-2)
+
+
+def test_a_closed_proxy_stops_listening_and_its_threads_end(lab: Lab) -> None:
+    """A listening socket closed while a thread waits in ``accept()`` stays open and keeps
+    accepting (Linux): the proxy shuts it down first, so that nothing of it is left."""
+    with FaultProxy(lab.backend.host, lab.backend.port) as proxy:
+        port = proxy.port
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("faultproxy") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("faultproxy")]
 
 
 LATENCY = ["--latency", "0", "--latency", "1"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,7 +36,7 @@ from goneaway_pool.failover import CLUSTER_DISCONNECTS, is_conflict
 from ..cluster import WRITER, WRITER_SHUTDOWN, WRITER_TCP, Cluster, Node, unavailable
 from ..lab import Lab
 from ..progress import wait, wait_until
-from .common import HARDENED, PRE_PING
+from .common import HARDENED, PRE_PING, RECYCLE_BELOW, does_not_prevent
 from .fixes import NO_FIX, Fix
 from .registry import Place, scenario
 from .trial import EVENTS, Trial, each, ensure_events_table
@@ -46,7 +46,6 @@ REQUESTS = 3
 #: What a request reads, and what it writes (a table: ``SELECT 1`` answers even on a node outside the quorum).
 READ = f"SELECT COUNT(*) FROM {EVENTS}"
 WRITE = f"INSERT INTO {EVENTS} (v) VALUES (1)"
-RECYCLE = Fix("pool_recycle=1", {"pool_recycle": 1})
 #: 1047, 1290 and 1836 counted as a disconnect: one listener for both failovers.
 AS_DISCONNECT = Fix(
     "1047/1290/1836 as a disconnect (handle_error)", prevents=False, disconnect_codes=CLUSTER_DISCONNECTS
@@ -67,8 +66,15 @@ def _cluster_place(lab: Lab, timings: dict[str, float]) -> Iterator[Place]:
 
 
 def _route(cluster: Cluster, trials: list[Trial]) -> None:
+    """Each trial through its fix's listener: HAProxy's setting is part of the fix."""
     for trial in trials:
-        trial.route_via(cluster.port(LISTENERS.get(trial.fix.name, WRITER)))
+        if trial.fix in PORT_CHECK_FIXES:
+            listener = WRITER_TCP
+        elif trial.fix is SHUTDOWN:
+            listener = WRITER_SHUTDOWN
+        else:
+            listener = WRITER  # checked by node state
+        trial.route_via(cluster.port(listener))
 
 
 def _node_view(cluster: Cluster, number: int, **extra: Any) -> dict[str, Any]:
@@ -76,15 +82,6 @@ def _node_view(cluster: Cluster, number: int, **extra: Any) -> dict[str, Any]:
     keep = ("running", "wsrep_cluster_size", "wsrep_cluster_status", "wsrep_local_state_comment")
     facts = {key: state.get(key) for key in (*keep, "wsrep_ready", "read_only")}
     return {"view": "cluster", "node": state["node"], **facts, **extra}
-
-
-#: The HAProxy listener each fix's trial connects through (default: the writer, checked by node state).
-LISTENERS: dict[str, str] = {}
-
-
-def _on(listener: str, fix: Fix) -> Fix:
-    LISTENERS[fix.name] = listener
-    return fix
 
 
 # -- node_loss ------------------------------------------------------------------------------
@@ -113,7 +110,8 @@ def node_loss(lab: Lab, trials: list[Trial], place: Place) -> None:
     node1.kill()
     for thread in threads:
         thread.join(timeout=10)
-    seconds = cluster.proxy.wait_status(WRITER, "node1", "DOWN") if cluster.proxy else None
+    assert cluster.proxy is not None
+    seconds = cluster.proxy.wait_status(WRITER, "node1", "DOWN")
     each(trials, "next request (HAProxy sends it to node2)")
     each(trials, "another request")
     noticed = cluster.wait_state(2, lambda s: s.get("wsrep_cluster_size") == 2, "the others dropping node1")
@@ -127,31 +125,42 @@ def _sleeping(sql: Any) -> int:
 
 # -- non_primary and writer_switchover --------------------------------------------------------
 
-SHUTDOWN = _on(WRITER_SHUTDOWN, Fix("state check + shutdown-sessions + pool_pre_ping", PRE_PING.options))
+#: The trials on the writer listener whose check only opens the port (HAProxy's setting is the fix) ...
+PORT_CHECK_FIXES = [
+    Fix("none (HAProxy checks the port only)", prevents=False),
+    Fix("pool_pre_ping (HAProxy checks the port only)", PRE_PING.options, prevents=False),
+]
+#: ... the one on the listener with ``on-marked-down shutdown-sessions``; the others on the writer.
+SHUTDOWN = Fix("state check + shutdown-sessions + pool_pre_ping", PRE_PING.options)
 NON_PRIMARY_FIXES = [
-    _on(WRITER_TCP, Fix("none (HAProxy checks the port only)", prevents=False)),
-    _on(WRITER_TCP, Fix("pool_pre_ping (HAProxy checks the port only)", PRE_PING.options, prevents=False)),
+    *PORT_CHECK_FIXES,
     Fix("none (HAProxy checks node state)", prevents=False),
     AS_DISCONNECT,
     SHUTDOWN,
-    RECYCLE,
+    RECYCLE_BELOW,
 ]
 
 
+def _isolate(cluster: Cluster) -> None:
+    cluster.node(1).isolate()
+    cluster.wait_state(1, lambda s: s.get("wsrep_cluster_status") == "non-Primary", "node1 non-Primary")
+
+
+def _demote(cluster: Cluster) -> None:
+    cluster.node(1).demote()
+
+
 def _failover(
-    cluster: Cluster, trials: list[Trial], place: Place, sql: str, fault: str, recycle: float
+    cluster: Cluster, trials: list[Trial], place: Place, sql: str, fault: Callable[[Cluster], None]
 ) -> None:
     """The common body: a first request on node 1, ``fault`` to node 1, HAProxy's reaction,
-    then :data:`REQUESTS` requests from each trial."""
+    then :data:`REQUESTS` requests from each trial (once the connections are older than the
+    longest ``pool_recycle`` of the trials' fixes)."""
     _route(cluster, trials)
     each(trials, "first request (on node1)", sql)
     made = time.monotonic()  # the connections' age, and the fault's moment
-    node1 = cluster.node(1)
-    if fault == "isolate":
-        node1.isolate()
-        cluster.wait_state(1, lambda s: s.get("wsrep_cluster_status") == "non-Primary", "node1 non-Primary")
-    else:
-        node1.demote()
+    fault(cluster)
+    recycle = max(float(t.fix.options.get("pool_recycle", 0)) for t in trials)
     assert cluster.proxy is not None
     for name in (WRITER, WRITER_SHUTDOWN):
         cluster.proxy.wait_status(name, "node1", "DOWN")
@@ -172,15 +181,15 @@ def _failover(
     needs=unavailable,
 )
 def non_primary(lab: Lab, trials: list[Trial], place: Place) -> None:
-    _failover(place.device, trials, place, READ, "isolate", 1.0)
+    _failover(place.device, trials, place, READ, _isolate)
 
 
 SWITCHOVER_FIXES = [
     NO_FIX,
-    Fix(PRE_PING.name, PRE_PING.options, prevents=False),
+    does_not_prevent(PRE_PING),
     AS_DISCONNECT,
     SHUTDOWN,
-    RECYCLE,
+    RECYCLE_BELOW,
 ]
 
 
@@ -193,7 +202,7 @@ SWITCHOVER_FIXES = [
     needs=unavailable,
 )
 def writer_switchover(lab: Lab, trials: list[Trial], place: Place) -> None:
-    _failover(place.device, trials, place, WRITE, "demote", 1.0)
+    _failover(place.device, trials, place, WRITE, _demote)
 
 
 # -- certification_conflict -------------------------------------------------------------------
