@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from goneaway_pool.hardened import Hardening
 
+from . import tls
 from .drivers import ALL_DRIVERS, ASYNC_DRIVERS, DRIVERS, versions
 from .faultproxy import FaultProxy
 from .lab import Lab
@@ -270,31 +271,40 @@ def _listeners_row(
 
 
 def connect_costs(
-    lab: Lab, drivers: Sequence[str] = tuple(DRIVERS), n: int = 20, repeats: int = 5
+    lab: Lab,
+    drivers: Sequence[str] = tuple(DRIVERS),
+    n: int = 20,
+    repeats: int = 5,
+    tls_lab: Lab | None = None,
 ) -> pd.DataFrame:
     """Milliseconds per new DBAPI connection (connect, then close), per driver, with the
-    driver's defaults and, where :data:`NO_TLS` has them, with TLS left out; the medians of
-    ``repeats`` interleaved batches of ``n``. A recycle or a disconnect pays this once.
+    driver's defaults and, where :data:`NO_TLS` has them, with TLS left out; with ``tls_lab``
+    (a server that requires TLS, :func:`helpers.tls.tls_lab`) also over TLS, the server's
+    certificate verified. The medians of ``repeats`` interleaved batches of ``n``; ``server``
+    says which server. A recycle or a disconnect pays this once.
     An async driver's ``connect()`` coroutine runs on an event loop of this call's own, in a
     thread of its own (Jupyter runs a loop in the caller's thread); each connect includes one
     ``run_until_complete``."""
-    variants: list[tuple[str, str, dict[str, Any]]] = [(d, "defaults", {}) for d in drivers] + [
-        (d, ", ".join(f"{k}={v}" for k, v in args.items()), args)
+    variants: list[tuple[str, str, dict[str, Any], Lab]] = [(d, "defaults", {}, lab) for d in drivers] + [
+        (d, ", ".join(f"{k}={v}" for k, v in args.items()), args, lab)
         for d in drivers
         for args in [NO_TLS.get(d)]
         if args
     ]
+    ca = tls_lab.backend.tls_ca if tls_lab is not None else None
+    if tls_lab is not None and ca is not None:
+        variants += [(d, "TLS, certificate verified", tls.connect_args(d, ca), tls_lab) for d in drivers]
     connects: dict[tuple[str, str], Callable[[], object]] = {}
     loop = asyncio.new_event_loop()  # not running until a batch runs it: closed in any case below
     batches: dict[tuple[str, str], list[float]] = {}
     try:
-        for driver, name, args in variants:
+        for driver, name, args, server in variants:
             is_async = driver in ASYNC_DRIVERS
             make = create_async_engine if is_async else sqlalchemy.create_engine
-            dialect = make(lab.url(driver)).dialect  # no pool is used: nothing to dispose
-            cargs, cparams = dialect.create_connect_args(lab.url(driver))  # what the dialect passes
+            dialect = make(server.url(driver)).dialect  # no pool is used: nothing to dispose
+            cargs, cparams = dialect.create_connect_args(server.url(driver))  # what the dialect passes
             params = {**cparams, **args}
-            connects[driver, name] = (
+            connects[driver, name] = (  # the name says which server: a TLS one, or the lab's
                 _async_connect(loop, driver, cargs, params)
                 if is_async
                 else _sync_connect(dialect, cargs, params)
@@ -311,7 +321,12 @@ def connect_costs(
         loop.close()
     return pd.DataFrame(
         [
-            {"driver": d, "connect_args": name, "ms_per_connect": round(statistics.median(b), 3)}
+            {
+                "driver": d,
+                "server": "TLS required" if name.startswith("TLS") else "no TLS offered",
+                "connect_args": name,
+                "ms_per_connect": round(statistics.median(b), 3),
+            }
             for (d, name), b in batches.items()
         ]
     )

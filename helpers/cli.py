@@ -165,9 +165,11 @@ def _bench_costs(lab: Lab, drivers: Sequence[str], as_json: bool) -> int:
     import pandas as pd
 
     from . import bench
+    from .tls import tls_lab
 
     parts = pd.concat([bench.part_costs(lab, d) for d in drivers], ignore_index=True)
-    connects = bench.connect_costs(lab, drivers)
+    with tls_lab(lab.backend.config) as over_tls:  # a private TLS server: what a TLS connect costs
+        connects = bench.connect_costs(lab, drivers, tls_lab=over_tls)
     for table in (parts, connects):
         if as_json:
             for record in table.to_dict("records"):

@@ -66,6 +66,8 @@ class LabConfig:
     password: str = "lab"
     root_password: str = "labroot"
     startup_timeout: float = 60.0
+    #: the local backend's server runs with TLS required (certificates made at its first start)
+    tls: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

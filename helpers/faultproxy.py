@@ -16,6 +16,10 @@ mode can be switched while connections are open; each applies to every flow.
 - ``lose_reply_to(b"COMMIT")``: the next query starting with COMMIT reaches the
   server (which commits); its answer does not reach the client, and the flow is
   cut. The client sees 2013 and cannot know whether it committed.
+- ``farewell_after_idle(s, packet)``: a flow idle for ``s`` seconds gets ``packet``
+  (e.g. :data:`MYSQL8_INACTIVITY`, the ERR packet MySQL 8.0.24+ sends at its
+  ``wait_timeout``), then both sides are closed: another server's goodbye, replayed in
+  front of MariaDB.
 
 It parses just enough of the MySQL protocol (3-byte length, sequence id, command
 byte) to recognise a ``COM_QUERY``; it does not speak TLS.
@@ -35,6 +39,26 @@ from types import TracebackType
 log = logging.getLogger(__name__)
 
 COM_QUERY = 0x03
+
+
+def err_packet(code: int, sqlstate: str, message: str, sequence: int = 0) -> bytes:
+    """A MySQL protocol ERR packet (protocol 4.1): header, 0xFF, the code, ``#`` and the
+    SQLSTATE, the message."""
+    payload = b"\xff" + code.to_bytes(2, "little") + b"#" + sqlstate.encode() + message.encode()
+    return len(payload).to_bytes(3, "little") + bytes([sequence]) + payload
+
+
+#: What MySQL 8.0.24+ sends to a client idle past ``wait_timeout`` before it closes the connection:
+#: ``ER_CLIENT_INTERACTION_TIMEOUT``, 4031, SQLSTATE HY000 (MySQL 8.0 Error Reference, "Server Error
+#: Message Reference"). Sequence number 0: the server waits for a command's first packet
+#: (``pkt_nr`` 0, ``sql-common/net_serv.cc``) when its read times out. MariaDB sends nothing.
+ER_CLIENT_INTERACTION_TIMEOUT = 4031
+MYSQL8_INACTIVITY = err_packet(
+    ER_CLIENT_INTERACTION_TIMEOUT,
+    "HY000",
+    "The client was disconnected by the server because of inactivity. "
+    "See wait_timeout and interactive_timeout for configuring this behavior.",
+)
 
 #: How often the proxy looks for flows past an idle limit (seconds).
 TICK = 0.02
@@ -72,7 +96,9 @@ class FaultProxy:
         self.down = 0.0
         self.drop_idle: float | None = None
         self.reset_idle: float | None = None
-        self.counts = {"dropped": 0, "reset": 0, "cut": 0, "lost": 0}
+        self.farewell_idle: float | None = None
+        self.farewell: bytes = b""
+        self.counts = {"dropped": 0, "reset": 0, "cut": 0, "lost": 0, "farewell": 0}
 
     # -- the modes -------------------------------------------------------------
     def latency(self, up: float = 0.0, down: float | None = None) -> None:
@@ -88,6 +114,10 @@ class FaultProxy:
     def reset_after_idle(self, seconds: float | None) -> None:
         """Reset flows idle for ``seconds`` (None: never), on both sides."""
         self.reset_idle = _positive_or_none(seconds)
+
+    def farewell_after_idle(self, seconds: float | None, packet: bytes = MYSQL8_INACTIVITY) -> None:
+        """Send ``packet`` to a flow idle for ``seconds`` (None: never), then close both sides."""
+        self.farewell_idle, self.farewell = _positive_or_none(seconds), packet
 
     def cut_after(self, nbytes: int) -> None:
         """The next flow the server sends to is cut once ``nbytes`` more bytes have passed."""
@@ -156,6 +186,12 @@ class FaultProxy:
                     _reset(flow.client, flow.server)
                     self.counts["reset"] += 1
                     log.info("fault proxy: reset a flow idle for %.1fs", idle)
+                elif self.farewell_idle is not None and idle >= self.farewell_idle:
+                    self._forget(flow)
+                    _send(flow.client, self.farewell)
+                    _close(flow.client, flow.server)
+                    self.counts["farewell"] += 1
+                    log.info("fault proxy: sent a farewell to a flow idle for %.1fs, closed it", idle)
                 elif self.drop_idle is not None and idle >= self.drop_idle:
                     flow.forgotten = True
                     self.counts["dropped"] += 1

@@ -23,6 +23,7 @@ from sqlalchemy import URL, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from . import tls
 from .backends import Backend, choose_backend
 from .config import LabConfig
 from .drivers import ASYNC_DRIVERS, NO_CHARSET, check_driver
@@ -167,7 +168,7 @@ class Lab:
         server id recorded (see :func:`server_id`)."""
         if driver in ASYNC_DRIVERS:
             raise ValueError(f"{driver} is an async driver: use lab.async_engine()")
-        engine = sqlalchemy.create_engine(self.url(driver, via), **options)
+        engine = sqlalchemy.create_engine(self.url(driver, via), **self._with_tls(driver, options))
         event.listen(engine, "connect", _store_server_id)
         return engine
 
@@ -176,9 +177,18 @@ class Lab:
         each connection's server id recorded (its pool events are the ``sync_engine``'s)."""
         if driver not in ASYNC_DRIVERS:
             raise ValueError(f"{driver} is not an async driver: use lab.engine()")
-        engine = create_async_engine(self.url(driver, via), **options)
+        engine = create_async_engine(self.url(driver, via), **self._with_tls(driver, options))
         event.listen(engine.sync_engine, "connect", _store_server_id)
         return engine
+
+    def _with_tls(self, driver: str, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with the driver's TLS arguments where the server requires TLS (the
+        caller's own ``connect_args`` win)."""
+        ca = self.backend.tls_ca
+        if ca is None:
+            return options
+        args = {**tls.connect_args(driver, ca), **options.get("connect_args", {})}
+        return {**options, "connect_args": args}
 
     # -- admin SQL -----------------------------------------------------------
     def _connection(self) -> pymysql.connections.Connection:

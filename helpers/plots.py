@@ -427,3 +427,22 @@ def flow_timeline(events: pd.DataFrame, idle_limit: float) -> Figure:
     ax.legend(list(handles.values()), list(handles), fontsize=8, loc="upper left", ncols=3)
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+def connect_costs(costs: pd.DataFrame) -> Figure:
+    """ms per new connection (``bench.connect_costs`` data): a bar per driver and connect
+    arguments, grouped by driver, the TLS server's bars marked."""
+    costs = costs.sort_values(["driver", "server", "connect_args"], kind="stable")
+    labels = [f"{row.driver}: {row.connect_args}" for row in costs.itertuples()]
+    fig = _figure(figsize=(8, 1 + 0.32 * len(costs)))
+    ax = fig.subplots()
+    colors = [UNRECOGNISED if server == "TLS required" else NEUTRAL for server in costs["server"]]
+    ax.barh(labels, costs["ms_per_connect"], color=colors)
+    for y, ms in enumerate(costs["ms_per_connect"]):
+        ax.text(ms, y, f" {ms:.2f} ms", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per new connection (log); orange: over TLS, certificate verified")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(axis="x", alpha=0.3, which="both")
+    return fig

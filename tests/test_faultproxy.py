@@ -16,7 +16,7 @@ from sqlalchemy import text
 import helpers
 from helpers import Lab
 from helpers.drivers import describe_error
-from helpers.faultproxy import FaultProxy
+from helpers.faultproxy import MYSQL8_INACTIVITY, FaultProxy
 
 from .test_lab import cli
 
@@ -143,6 +143,21 @@ def test_bad_settings_are_refused(proxy: FaultProxy) -> None:
         proxy.reset_after_idle(-2)
 
 
+def test_farewell_sends_mysql8_s_exact_packet_then_closes(lab: Lab, proxy: FaultProxy) -> None:
+    """A flow idle past the limit gets MySQL 8.0.24's ERR packet (4031, HY000, numbered 0), then EOF."""
+    assert MYSQL8_INACTIVITY[3] == 0 and MYSQL8_INACTIVITY[4] == 0xFF
+    assert int.from_bytes(MYSQL8_INACTIVITY[5:7], "little") == 4031 and MYSQL8_INACTIVITY[7:13] == b"#HY000"
+    assert int.from_bytes(MYSQL8_INACTIVITY[:3], "little") == len(MYSQL8_INACTIVITY) - 4
+    proxy.farewell_after_idle(0.3)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as client:
+        greeting = client.recv(65536)  # the server's handshake: the flow is live
+        assert greeting and greeting[4] == 10  # protocol version 10
+        received = b""
+        while chunk := client.recv(65536):
+            received += chunk
+    assert received == MYSQL8_INACTIVITY and proxy.counts["farewell"] == 1
+
+
 def test_a_closed_proxy_stops_listening_and_its_threads_end(lab: Lab) -> None:
     """A listening socket closed while a thread waits in ``accept()`` stays open and keeps
     accepting (Linux): the proxy shuts it down first, so that nothing of it is left."""
@@ -199,4 +214,5 @@ def test_cli_bench_costs(lab_env: dict[str, str]) -> None:
         "ping (pool_pre_ping's check)": 1,
         "SELECT 1 (a round trip)": 1,
     }, trips
-    assert set(connects) == {"defaults", "ssl_disabled=True"} and all(ms > 0 for ms in connects.values())
+    assert set(connects) == {"defaults", "ssl_disabled=True", "TLS, certificate verified"}
+    assert all(ms > 0 for ms in connects.values())

@@ -19,6 +19,7 @@ from helpers.record import recorded
 
 from .browser import CHROMIUM
 from .conftest import LESSONS_IN_BROWSER, REPO
+from .test_scenarios import MYSQL8_SEEN
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
 #: On the local backend, each lesson runs once: in the browser pass, which asserts the same claims
@@ -368,6 +369,42 @@ def claims_17(v: dict[str, Any]) -> None:
     }
 
 
+def claims_18(v: dict[str, Any]) -> None:
+    from helpers.scenarios import cancel, over_tls
+
+    out = v["outcomes"]
+    for d, by_fix in out.get("async_cancel", {}).items():  # the locked versions: nothing to fix
+        assert all(result["ok"] for result in by_fix.values()), by_fix
+        for fix, steps in v["cancelled"][d].items():
+            for way in cancel.WAYS:
+                assert steps[f"request cancelled: {way}"]["invalidated"], (d, fix, way)
+                assert "still runs the statement" in steps[f"request cancelled: {way}"]["message"]
+                assert steps[f"next request, after {way}"]["message"].startswith("a new connection")
+    drivers = set(out["idle_tls"])
+    for d in drivers:
+        for name in ("idle_tls", "restart_tls", "kill_idle_tls"):
+            assert not out[name][d]["none"]["ok"] and out[name][d]["none"]["recovered"], (name, d)
+            assert out[name][d]["hardened pool"]["ok"], (name, d)
+        for name in ("restart_tls", "kill_idle_tls"):
+            ping = out[name][d][over_tls.PRE_PING_TLS.name]
+            if d in over_tls.PING_SAYS_2026:  # the ping says 2026: not a disconnect to SQLAlchemy
+                assert ping["code"] == 2026 and not v["tls_invalidated"][name][d][over_tls.PRE_PING_TLS.name]
+            else:
+                assert ping["ok"], (name, d, ping)
+            assert out[name][d][over_tls.PRE_PING_2026.name]["ok"], (name, d)
+    if "pymysql" in drivers:
+        assert "SSLEOFError" in v["tls_texts"]["idle_tls"]["pymysql"]["none"]
+    assert v["server"]["require_secure_transport"] == "ON" and v["server"]["Ssl_version"].startswith("TLSv1")
+    for d, by_fix in v["codes_4031"].items():  # what 4031 became, as the scenario test has it
+        assert (by_fix["none"], v["invalidated_4031"][d]["none"]) == MYSQL8_SEEN[d], (d, by_fix)
+        for fix in ("pool_pre_ping", "hardened pool"):
+            assert out["mysql8_inactivity"][d][fix]["ok"], (d, fix)
+    ms = v["ms"]
+    if "pymysql" in ms:  # an SSL context per connect: tens of ms against well under one (far above noise)
+        assert ms["pymysql"]["defaults"] >= 3 * ms["pymysql"]["ssl_disabled=True"], ms["pymysql"]
+    assert all(by["TLS, certificate verified"] > 0 for by in ms.values()), ms
+
+
 #: What each lesson's text claims, asserted from its own recorded results. Every lesson but
 #: 00_start_here (which only shows the lab) has one; test_every_lesson_has_claims says so.
 CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -388,6 +425,7 @@ CLAIMS: dict[str, Callable[[dict[str, Any]], None]] = {
     "15_drivers": claims_15,
     "16_failover": claims_16,
     "17_what_the_blogs_say": claims_17,
+    "18_modern_stacks": claims_18,
 }
 
 

@@ -60,6 +60,12 @@ DECIDING: dict[str, dict[str, Any]] = {
     "non_primary": {"wsrep_cluster_size": 1, "wsrep_cluster_status": "non-Primary", "wsrep_ready": "OFF"},
     "writer_switchover": {"wsrep_cluster_size": 3, "wsrep_cluster_status": "Primary", "read_only": True},
     "certification_conflict": {"wsrep_cluster_size": 3, "wsrep_cluster_status": "Primary"},
+    "async_cancel": {"cancelled": True},
+    "idle_tls": {"tls": True, "idle_seconds": 3, "wait_timeout": 2},
+    "restart_tls": {"tls": True, "uptime": 5},
+    "kill_idle_tls": {"tls": True, "killed": True},
+    # what the doctor's server check reads: the version says MySQL 8.0.24 or later
+    "mysql8_inactivity": {"version": "8.0.36", "idle_seconds": 3, "wait_timeout": 2},
 }
 #: Scenarios whose error is generic: the same text, even with the deciding fact, fits a
 #: sibling as well (KILL mid-query vs idle KILL; a Session stuck after idle_transaction; a 1213
@@ -165,6 +171,8 @@ EXAMPLES = {
     "1129 host blocked": "Host '172.17.0.1' is blocked because of many connection errors; unblock with 'mysqladmin flush-hosts'",
     "1045 access denied": "(1045, \"Access denied for user 'root'@'localhost' (using password: YES)\")",
     "2026 TLS handshake": "ERROR 2026 (HY000): TLS/SSL error: SSL is required, but the server does not support it",
+    # what mysqlclient 2.3's pool_pre_ping raised on a TLS connection the server had KILLed (the lab's own)
+    "2026 on a closed TLS connection": "MySQLdb.OperationalError: (2026, 'TLS/SSL error: shutdown while in init')",
     "async garbage collector": "The garbage collector is trying to clean up non-checked-in connection <AdaptedConnection",
     "Exception during reset": "2017-05-30T14:15:40.352021300Z Exception during reset or similar",
     "a cancelled task": "asyncio.exceptions.CancelledError",
@@ -195,6 +203,30 @@ EXAMPLES = {
 )  # fmt: skip
 def test_the_network_s_wording_ranks_its_cause_first(text: str, facts: dict[str, Any], cause: str) -> None:
     assert classify(text, facts).iloc[0]["scenario"] == cause, classify(text, facts).head(3).to_string()
+
+
+#: What the lab's TLS and MySQL 8 runs recorded (PyMySQL 1.2, mysqlclient 2.3, SQLAlchemy 2.1), and
+#: the cause each text alone names first.
+RECORDED_TEXTS = [
+    (
+        "(pymysql.err.OperationalError) (2006, \"MySQL server has gone away (SSLEOFError(8, 'EOF occurred in "
+        "violation of protocol (_ssl.c:2427)'))\")",
+        "idle_tls",
+    ),
+    ("(MySQLdb.OperationalError) (2026, 'TLS/SSL error: shutdown while in init')", "kill_idle_tls"),
+    (
+        "(MySQLdb.OperationalError) (4031, 'The client was disconnected by the server because of inactivity. "
+        "See wait_timeout and interactive_timeout for configuring this behavior.')",
+        "mysql8_inactivity",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "cause"), RECORDED_TEXTS, ids=["tls-eof", "tls-2026", "mysql8-4031"])
+def test_tls_and_mysql8_texts_name_their_cause(text: str, cause: str) -> None:
+    ranked = list(classify(text, {})["scenario"])
+    assert cause in ranked[:2], ranked[:4]  # KILL and restart print the same 2026: either may lead
+    assert read(text).is_disconnect
 
 
 def test_each_signature_matches_its_own_example() -> None:

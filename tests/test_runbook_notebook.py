@@ -113,6 +113,9 @@ def test_runbook_from_the_shell_with_the_lab_default(
         capture_output=True,
         text=True,
         timeout=120,
+        # a lab of its own, with no history: the server check reads the error log's last
+        # 'Aborted connection' lines, and the session's lab has whatever the tests before left there
+        env={**lab_env, "LAB_HOME": str(tmp_path / "home")},
     )
     assert result.returncode == 0, result.stderr
     assert "scenario `fork`" in verdict_of(tmp_path / "runbook.ipynb")

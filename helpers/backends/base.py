@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -93,8 +94,14 @@ class Backend(ABC):
         return {"backend": self.name, "host": self.host, "port": self.port, "running": self.running()}
 
     # -- shared helpers ------------------------------------------------------
+    @property
+    def tls_ca(self) -> Path | None:
+        """The CA a client must trust where this server requires TLS (None: it does not)."""
+        return None
+
     def admin_connect(self, timeout: float = 3.0) -> pymysql.connections.Connection:
-        """A new autocommit PyMySQL connection with the admin account."""
+        """A new autocommit PyMySQL connection with the admin account (over TLS where required)."""
+        ca = self.tls_ca
         return pymysql.connect(
             host=self.host,
             port=self.port,
@@ -102,6 +109,7 @@ class Backend(ABC):
             password=self.admin_password,
             connect_timeout=timeout,
             autocommit=True,
+            **({"ssl": {"ca": str(ca)}} if ca else {}),
         )
 
     def wait_ready(self, timeout: float, alive: Any = None) -> None:

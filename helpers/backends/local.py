@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import tls
 from ..config import SERVER_CNF
 from ..errors import LabError
 from .base import Backend
@@ -146,6 +147,8 @@ class LocalBackend(Backend):
             raise LabError(f"the local backend needs the MariaDB server binaries: {INSTALL_HINT}")
         port = self._choose_port()
         self.dir.mkdir(parents=True, exist_ok=True)
+        if self.config.tls:
+            tls.make_certificates(self.dir / "tls")
         self._write_config(port)
         if not (self.datadir / "mysql").is_dir():
             self._install_db(install_db)
@@ -184,7 +187,13 @@ class LocalBackend(Backend):
         ]
         if os.geteuid() == 0 and self.run_as is None:
             lines.append("user=root")  # mariadbd refuses to run as root unless told to
+        if self.config.tls:
+            lines += tls.server_options(tls.tls_files(self.dir / "tls"))
         return lines
+
+    @property
+    def tls_ca(self) -> Path | None:
+        return tls.tls_files(self.dir / "tls").ca if self.config.tls else None
 
     def _write_init_sql(self) -> Path:
         """Accounts the lab needs, the same ones compose.yaml creates; run at every start."""

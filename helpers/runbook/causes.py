@@ -244,5 +244,46 @@ CAUSES: dict[str, Cause] = {
             "16_failover",
             "does the app write to more than one node at once (a reader listener, round-robin writes)?",
         ),
+        Cause(
+            "async_cancel",
+            "an asyncio request was cancelled mid-query (a client that went away, a timeout); an older "
+            "driver or SQLAlchemy left the connection out of step with its server",
+            "SQLAlchemy 2.x with aiomysql 0.3 or asyncmy 0.2.12+ already drop the cancelled connection; on "
+            "older ones, invalidate it on CancelledError, or upgrade",
+            "18_modern_stacks",
+            "was a request cancelled (a client disconnect, asyncio.timeout or wait_for) just before?",
+        ),
+        Cause(
+            "idle_tls",
+            "a pooled TLS connection sat idle past wait_timeout: the close arrives through OpenSSL "
+            "('EOF occurred in violation of protocol')",
+            "pool_pre_ping=True, or pool_recycle well below wait_timeout (as without TLS)",
+            "18_modern_stacks",
+            "does the app connect over TLS, and did the request come after a quiet period?",
+        ),
+        Cause(
+            "restart_tls",
+            "the server restarted under a pool of TLS connections",
+            "pool_pre_ping=True, and with mysqlclient or MariaDB Connector/Python 2026 counted as a "
+            "disconnect (their ping says 2026, which SQLAlchemy does not list); or the hardened pool",
+            "18_modern_stacks",
+            "does the app connect over TLS, and did the server's Uptime restart?",
+        ),
+        Cause(
+            "kill_idle_tls",
+            "something KILLed a pooled TLS connection",
+            "pool_pre_ping=True, and with mysqlclient or MariaDB Connector/Python 2026 counted as a "
+            "disconnect",
+            "18_modern_stacks",
+            "does the app connect over TLS, and does anything kill connections on the server?",
+        ),
+        Cause(
+            "mysql8_inactivity",
+            "MySQL 8.0.24+ closed a connection idle past wait_timeout and said so first (4031); drivers "
+            "report 4031, or 2013 for a packet numbered 0, or 2006/2055 if they write first",
+            "pool_pre_ping=True, or pool_recycle well below wait_timeout",
+            "18_modern_stacks",
+            "is the server MySQL 8.0.24 or later, and did the request come after a quiet period?",
+        ),
     )
 }

@@ -96,6 +96,8 @@ GONE_AWAY = {
     "fastapi_session": 1,
     "fork": 0.5,
     "lb_reset": 1,
+    "idle_tls": 1,
+    "mysql8_inactivity": 1,
 }
 LOST_DURING_QUERY = {
     "restart": 3,
@@ -108,6 +110,9 @@ LOST_DURING_QUERY = {
     "paused_server": 1.5,
     "lb_silent_drop": 1.5,
     "fork": 0.5,
+    "restart_tls": 1,
+    "kill_idle_tls": 1,
+    "mysql8_inactivity": 1,
 }
 SESSION_FOLLOW_ON = (
     "the first error in that Session, a request or more before (often a 2006 or 2013): its cause is "
@@ -122,8 +127,8 @@ SIGNATURES: tuple[Signature, ...] = (
               "MariaDB Connector/C and Connector/Python ('Server has gone away')",
               GONE, "the client found the connection closed when it wrote"),
     Signature("4031 disconnected for inactivity", _code(4031) + r"|disconnected by the server because of inactivity",
-              {"idle": 6, "long_work": 3, "keepalive": 2, "recycle_margin": 1.5},
-              "MySQL 8.0.24+ ER_CLIENT_INTERACTION_TIMEOUT",
+              {"mysql8_inactivity": 7, "idle": 3, "long_work": 2, "keepalive": 1.5, "recycle_margin": 1},
+              "MySQL 8.0.24+ ER_CLIENT_INTERACTION_TIMEOUT (mysqlclient and MariaDB Connector/Python report it)",
               GONE, "MySQL 8 told the client it closed an idle connection"),
     Signature("2013 lost connection during query",
               _code(2013) + r"|Lost connection to (?:MySQL )?server during query", LOST_DURING_QUERY,
@@ -156,13 +161,13 @@ SIGNATURES: tuple[Signature, ...] = (
               "mysql-connector-python OperationalError; mysqljs, ProxySQL and MySqlConnector wordings",
               GONE, "the driver or proxy found the connection closed"),
     Signature("2014 commands out of sync", _code(2014) + r"|Commands? out of sync",
-              {"fork": 6, "cancelled": 2}, "CR_COMMANDS_OUT_OF_SYNC: two users of one connection",
+              {"fork": 6, "async_cancel": 2}, "CR_COMMANDS_OUT_OF_SYNC: two users of one connection",
               GONE, "two users of one connection, or a cancelled read, left it out of step"),
     Signature("packet sequence number wrong", r"Packet sequence number wrong",
-              {"fork": 5, "cancelled": 3}, "PyMySQL InternalError when two processes read one socket",
+              {"fork": 5, "async_cancel": 3}, "PyMySQL InternalError when two processes read one socket",
               GONE, "the client and the server no longer agree where the conversation is"),
     Signature("sequence got 0: MySQL 8's goodbye", r"Packet sequence number wrong - got 0 expected 1",
-              {"idle": 6, "fork": -3, "cancelled": -2},
+              {"mysql8_inactivity": 7, "idle": 2, "fork": -3, "async_cancel": -2},
               "an old aiomysql or PyMySQL reading MySQL 8.0.24+'s 4031 packet (sqlalchemy #7586)"),
     Signature("garbled reply, mysql-connector-python",
               r"Unread result found|Failed parsing column information|bytearray index out of range"
@@ -185,10 +190,19 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("1927 connection was killed", _code(1927) + r"|Connection was killed",
               {"kill_idle": 3, "kill_mid_query": 3, "idle_transaction": 1.5}, "MariaDB ER_CONNECTION_KILLED",
               GONE, "MariaDB killed the connection"),
-    Signature("TLS peer closed", r"unexpected eof while reading|UNEXPECTED_EOF_WHILE_READING",
-              {"tls": 4, "idle": 1.5, "restart": 1},
-              "OpenSSL 3: the TLS peer closed without close_notify (a close or a reset under TLS)",
-              GONE, "the TLS connection was closed by its peer"),
+    Signature("TLS peer closed",
+              r"unexpected eof while reading|UNEXPECTED_EOF_WHILE_READING|EOF occurred in violation of protocol"
+              r"|SSLEOFError",
+              {"idle_tls": 4, "restart_tls": 3, "kill_idle_tls": 3, "idle": 1, "restart": 0.5},
+              "OpenSSL through Python's ssl (PyMySQL's 2006, mysql-connector-python's 2055): the TLS peer "
+              "closed without close_notify; OpenSSL 3's C clients say 'unexpected eof while reading'",
+              GONE, "the TLS connection was closed by its peer: read it as the 2006 or 2013 it wraps"),
+    Signature("2026 on a closed TLS connection", r"shutdown while in init",
+              {"restart_tls": 5, "kill_idle_tls": 5},
+              "MariaDB Connector/C (mysqlclient, MariaDB Connector/Python): a ping or statement on a TLS "
+              "connection the server closed", GONE,
+              "the server closed the TLS connection; SQLAlchemy does not count 2026 as a disconnect, so "
+              "pool_pre_ping raises it instead of reconnecting"),
     # -- (b) a live connection refused the statement ----------------------------------------
     Signature("1047 WSREP not ready", _code(1047) + r"|WSREP has not yet prepared node",
               {"non_primary": 8}, "Galera ER_UNKNOWN_COM_ERROR from a node outside the primary component",
@@ -251,7 +265,8 @@ SIGNATURES: tuple[Signature, ...] = (
               {"cannot_connect": 4, "paused_server": 2.5, "restart": 2}, "CR_SERVER_LOST during the handshake",
               CANNOT_CONNECT, "the connection was lost while it was being made (a proxy, or a server at its limit)"),
     Signature("2026 TLS handshake", _code(2026) + r"|SSL connection error|SSL is required", {"tls": 8},
-              "CR_SSL_CONNECTION_ERROR", CANNOT_CONNECT, "the TLS handshake failed"),
+              "CR_SSL_CONNECTION_ERROR", CANNOT_CONNECT, "the TLS handshake failed",
+              unless=r"shutdown while in init"),
     # -- follow-ons: raised because of an earlier error -------------------------------------
     Signature("Session needs a rollback",
               r"PendingRollbackError|Can't reconnect until invalid (?:savepoint )?transaction is rolled back"
@@ -263,15 +278,15 @@ SIGNATURES: tuple[Signature, ...] = (
               "what holds the connections: Sessions never closed or removed, or long requests "
               "(engine.pool.status(); 08_web_apps)"),
     Signature("async garbage collector", r"garbage collector is trying to clean up",
-              {"cancelled": 4, "fastapi_session": 1.5}, "SQLAlchemy's pool on an async driver", FOLLOW_ON,
+              {"async_cancel": 4, "fastapi_session": 1.5}, "SQLAlchemy's pool on an async driver", FOLLOW_ON,
               "an async connection was never returned to its pool",
               "an AsyncSession or connection not closed, or a task cancelled while it held one "
               "(a CancelledError earlier in the log)"),
     Signature("Exception during reset", r"Exception during reset or similar",
-              {"cancelled": 2, "idle": 1, "fork": 1}, "SQLAlchemy's pool, returning a connection", FOLLOW_ON,
+              {"async_cancel": 2, "idle": 1, "fork": 1}, "SQLAlchemy's pool, returning a connection", FOLLOW_ON,
               "the pool could not roll back a returned connection",
               "the error inside it (the connection was already gone: a 2006/2013, or a CancelledError)"),
-    Signature("a cancelled task", r"CancelledError", {"cancelled": 4}, "asyncio", None,
+    Signature("a cancelled task", r"CancelledError", {"async_cancel": 4}, "asyncio", None,
               "the task was cancelled while it awaited the driver"),
     # -- SQLAlchemy ---------------------------------------------------------------------------
     Signature("error during COMMIT", r"\[SQL: COMMIT\]|\bdo_commit\b|\.commit\(\)|, in commit\b",
@@ -358,6 +373,14 @@ def _flag(key: str) -> Callable[[Mapping[str, Any]], bool]:
     return lambda f: bool(f.get(key))
 
 
+def _mysql8(f: Mapping[str, Any]) -> bool:
+    """A MySQL server of 8.0.24 or later, by its version string (MariaDB's says MariaDB)."""
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)", str(f.get("version") or ""))
+    if not found or "mariadb" in str(f.get("version")).lower():
+        return False
+    return tuple(int(part) for part in found.groups()) >= (8, 0, 24)
+
+
 def _shorter_than_wait(key: str) -> Callable[[Mapping[str, Any]], bool]:
     def rule(f: Mapping[str, Any]) -> bool:
         value, wait = _num(f, key), _num(f, "wait_timeout")
@@ -380,7 +403,16 @@ FACT_RULES: tuple[FactRule, ...] = (
     FactRule(
         "the request ran longer than wait_timeout", _longer_than_wait("request_seconds"), {"long_work": 5}
     ),
-    FactRule("the pool was quiet longer than wait_timeout", _longer_than_wait("idle_seconds"), {"idle": 3}),
+    FactRule(
+        "the pool was quiet longer than wait_timeout",
+        _longer_than_wait("idle_seconds"),
+        {"idle": 3, "idle_tls": 3, "mysql8_inactivity": 2},
+    ),
+    FactRule(
+        "the app connects over TLS", _flag("tls"), {"idle_tls": 6, "restart_tls": 6, "kill_idle_tls": 6}
+    ),
+    FactRule("a request was cancelled just before (asyncio)", _flag("cancelled"), {"async_cancel": 6}),
+    FactRule("server: MySQL 8.0.24 or later (not MariaDB)", _mysql8, {"mysql8_inactivity": 6}),
     FactRule(
         "wait_timeout was raised and failures still come after quiet hours",
         _flag("raised_wait_timeout"),
@@ -429,7 +461,11 @@ FACT_RULES: tuple[FactRule, ...] = (
         lambda f: (_num(f, "sleeping_near_timeout") or 0) > 0,
         {"idle": 3, "recycle_margin": 1},
     ),
-    FactRule("server: restarted recently", lambda f: (_num(f, "uptime") or 1e9) < 600, {"restart": 5}),
+    FactRule(
+        "server: restarted recently",
+        lambda f: (_num(f, "uptime") or 1e9) < 600,
+        {"restart": 5, "restart_tls": 3},
+    ),
     FactRule(
         "server: a node of a Galera cluster",
         lambda f: (_num(f, "wsrep_cluster_size") or 0) > 0,
@@ -494,7 +530,11 @@ FACT_RULES: tuple[FactRule, ...] = (
         _flag("checked_out_grows"),
         {"pool_exhaustion": 5},
     ),
-    FactRule("the connection was killed", _flag("killed"), {"kill_idle": 3, "kill_mid_query": 3}),
+    FactRule(
+        "the connection was killed",
+        _flag("killed"),
+        {"kill_idle": 3, "kill_mid_query": 3, "kill_idle_tls": 3},
+    ),
 )
 
 CANDIDATE_COLUMNS = [

@@ -225,6 +225,7 @@ class ServerReport:
         deltas = self.deltas().set_index("counter")["delta"] if not self.samples.empty else pd.Series()
         uptime = self.last_status("Uptime")
         return {
+            "version": self.version,
             "wait_timeout": self.wait_timeout,
             "idle_transaction_timeout": self.variable("idle_transaction_timeout"),
             "aborted_clients_delta": int(deltas.get("Aborted_clients", 0)),

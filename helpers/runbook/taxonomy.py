@@ -194,17 +194,10 @@ KNOWN_CAUSES: dict[str, KnownCause] = {c.key: c for c in (
                "is the server up and reachable from the app (its port, a firewall, a proxy at its limit)?",
                "MariaDB KB: Error 2003"),
     KnownCause("tls", CANNOT_CONNECT,
-               "the TLS handshake failed (2026), or a TLS peer closed without close_notify "
-               "('unexpected eof while reading', OpenSSL 3)",
-               "match ssl settings on both sides; an 'unexpected eof' on an open connection is a close by "
-               "the peer, read it as 2006",
+               "the TLS handshake failed (2026 at connect): certificates, versions or ssl settings do not match",
+               "match ssl settings on both sides (the CA the client trusts, the server's certificate, "
+               "require_secure_transport); a TLS error on an open connection is a close: see idle_tls",
                "MariaDB KB: Secure Connections Overview"),
-    KnownCause("cancelled", FOLLOW_ON,
-               "an asyncio task was cancelled while its connection waited for an answer; the connection "
-               "may be out of step with its server",
-               "let SQLAlchemy terminate the connection (do not reuse it); bound requests with timeouts the "
-               "driver itself enforces",
-               "sqlalchemy/sqlalchemy #7286, #8145"),
 )}
 # fmt: on
 

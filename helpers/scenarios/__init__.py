@@ -6,6 +6,7 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 from __future__ import annotations
 
 from . import (
+    cancel,
     failover,
     firewall,
     fork,
@@ -14,7 +15,9 @@ from . import (
     interactive,
     keepalive_vs_timeout,
     loadbalancer,
+    mysql8,
     network,
+    over_tls,
     packets,
     paused,
     retry,
@@ -45,6 +48,9 @@ MODULES = (
     firewall,
     loadbalancer,
     failover,
+    cancel,
+    over_tls,
+    mysql8,
 )
 _lesson = {module.__name__: index for index, module in enumerate(MODULES)}
 for _entry in sorted(SCENARIOS.values(), key=lambda entry: _lesson[entry.body.__module__]):

@@ -215,7 +215,7 @@ def run_all(
         for driver in wanted:
             why = entry.why_not(driver)
             if why:
-                log.warning("%s does not run with %s: %s", name, driver, why)
+                log.info("%s does not run with %s: %s", name, driver, why)
         plan[name] = [d for d in wanted if not entry.why_not(d)]
     frames = [run(name, lab, runs_with) for name, runs_with in plan.items() if runs_with]
     if not frames:
