@@ -310,6 +310,10 @@ def connect_costs(
                 else _sync_connect(dialect, cargs, params)
             )
         batches = {key: [] for key in connects}
+        servers = {
+            (d, name): "TLS required" if server.backend.tls_ca else "the lab's (TLS not configured)"
+            for d, name, _, server in variants
+        }
         with ThreadPoolExecutor(1) as loop_thread:
             for _ in range(repeats):
                 for key, connect in connects.items():
@@ -323,7 +327,7 @@ def connect_costs(
         [
             {
                 "driver": d,
-                "server": "TLS required" if name.startswith("TLS") else "no TLS offered",
+                "server": servers[d, name],
                 "connect_args": name,
                 "ms_per_connect": round(statistics.median(b), 3),
             }

@@ -183,14 +183,14 @@ class FaultProxy:
                 if self.reset_idle is not None and idle >= self.reset_idle:
                     flow.reset = True
                     self._forget(flow)
+                    self.counts["reset"] += 1  # before the reset: the client may look at once
                     _reset(flow.client, flow.server)
-                    self.counts["reset"] += 1
                     log.info("fault proxy: reset a flow idle for %.1fs", idle)
                 elif self.farewell_idle is not None and idle >= self.farewell_idle:
                     self._forget(flow)
+                    self.counts["farewell"] += 1  # before the goodbye: the client may look at once
                     _send(flow.client, self.farewell)
                     _close(flow.client, flow.server)
-                    self.counts["farewell"] += 1
                     log.info("fault proxy: sent a farewell to a flow idle for %.1fs, closed it", idle)
                 elif self.drop_idle is not None and idle >= self.drop_idle:
                     flow.forgotten = True

@@ -1,10 +1,11 @@
-"""TLS for the lab's server: certificates made at start (``trustme``), and each driver's way to ask for it.
+"""TLS for the lab's server: certificates (``trustme``), and each driver's way to ask for TLS.
 
 MariaDB 10.11 offers TLS only when it has a certificate; 11.4 makes one itself and offers it
 by default, and PyMySQL 1.2 uses TLS whenever the server offers it. The lab's TLS server
-(:func:`tls_lab`) is a second private ``mariadbd`` with a certificate made at each start by a
-throwaway CA, and ``require_secure_transport`` on: a connection that is not TLS is refused, so
-a trial that connects at all is a TLS one.
+(:func:`tls_lab`) is a second private ``mariadbd`` with a certificate made at its first start by
+a throwaway CA (and kept, so that a pool's clients keep trusting it across restarts), and
+``require_secure_transport`` on: a connection that is not TLS is refused, so a trial that
+connects at all is a TLS one.
 """
 
 from __future__ import annotations
@@ -93,10 +94,13 @@ def tls_lab(config: LabConfig) -> Iterator[Any]:
     """A :class:`~helpers.lab.Lab` on a private TLS server, stopped on exit (about 1 s to start
     from an existing data directory). Its engines connect over TLS (``Lab.engine`` adds
     :func:`connect_args`)."""
+    from . import runlock
     from .lab import Lab  # the lab imports this module for its engines' TLS arguments
 
-    lab = Lab.start(tls_config(config))
-    try:
-        yield lab
-    finally:
-        lab.stop()
+    chosen = tls_config(config)
+    with runlock.exclusive(f"tls{chosen.home}", 0, "the TLS server"):  # one user at a time
+        lab = Lab.start(chosen)
+        try:
+            yield lab
+        finally:
+            lab.stop()

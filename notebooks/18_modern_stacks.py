@@ -82,9 +82,10 @@ cancelled[["driver", "fix", "step", "outcome", "invalidated", "connection_id", "
 # the hardened pool and an explicit `invalidate()` all hold too, and change nothing here. On older
 # versions (before those changes) the fix is the last one: drop a cancelled connection.
 #
-# What no fix changes: **the server runs the cancelled statement on**. Cancelling the task frees
-# the client, not the server; a heavy query keeps its thread, its locks and its CPU until it ends
-# (`KILL QUERY` it, or bound it on the server with `max_statement_time`).
+# What no fix changes: **the server runs the cancelled statement on** (still running 0.2 s after
+# the cancellation, every time; the lab then kills it). Cancelling the task frees the client, not
+# the server: a heavy query keeps its thread, its locks and its CPU (`KILL QUERY` it, or bound it on
+# the server with `max_statement_time`).
 
 # %% [markdown]
 # ## 2 · The same closes, over TLS (`idle_tls`, `restart_tls`, `kill_idle_tls`)
@@ -107,7 +108,8 @@ first[["scenario", "driver", "fix", "error_code", "message", "invalidated"]]
 # server has gone away (SSLEOFError(8, 'EOF occurred in violation of protocol'))` after the idle
 # timeout, and mysql-connector-python `2055 ... Errno 8: EOF occurred in violation of protocol`.
 # Nobody here prints OpenSSL 3's `unexpected eof while reading` that C clients show (the runbook
-# knows both). The codes stay 2006, 2013 and 2055, and SQLAlchemy sees the disconnect.
+# knows both). The codes stay 2006, 2013 and 2055; SQLAlchemy invalidates the connection as it
+# does without TLS (mysql-connector-python's 2055 not, as in lesson 15).
 #
 # **Where the blogs' advice breaks.** After a KILL or a restart, `pool_pre_ping` **fails** with
 # mysqlclient and MariaDB Connector/Python (both on MariaDB Connector/C): their ping of the closed
@@ -121,9 +123,6 @@ first[["scenario", "driver", "fix", "error_code", "message", "invalidated"]]
 # ## 3 · MySQL 8's goodbye (`mysql8_inactivity`)
 
 # %%
-goodbye = (
-    first[first["scenario"] == "mysql8_inactivity"] if "mysql8_inactivity" in set(first["scenario"]) else None
-)
 first8 = helpers.scenarios.first_errors(rows[rows["scenario"] == "mysql8_inactivity"])
 record(
     "what 4031 becomes, per driver",
@@ -134,8 +133,8 @@ first8[["driver", "fix", "error_code", "message", "invalidated"]]
 
 # %% [markdown]
 # **What reaches SQLAlchemy** depends on how each driver reads a packet numbered 0 where it waits
-# for 1. PyMySQL and aiomysql turn it into `2013 Lost connection` (their `_read_packet`: "MySQL 8.0
-# sends error packet with seqno==0 when shutdown"); mysqlclient and MariaDB Connector/Python report
+# for 1. PyMySQL and aiomysql turn it into `2013 Lost connection` (their `_read_packet` reads a
+# packet numbered 0 as the server's goodbye at shutdown); mysqlclient and MariaDB Connector/Python report
 # the 4031 itself, which SQLAlchemy's MySQL dialect lists; asyncmy sees the closed stream before it
 # writes and says 2006. mysql-connector-python never reads the packet: its write fails first
 # (`2055 ... Broken pipe`), and its dialect does not invalidate, as after an idle timeout (lesson

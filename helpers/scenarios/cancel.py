@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ..drivers import ALL_DRIVERS, ASYNC_DRIVERS
+from ..drivers import ALL_DRIVERS, ASYNC_DRIVERS, ErrorInfo
 from ..errors import LabError
 from ..lab import Lab, server_id
 from ..progress import wait_until
@@ -82,25 +82,32 @@ def cancelled_request(lab: Lab, trial: Trial, way: str) -> int | None:
     seen: dict[str, Any] = {}
     start = time.monotonic()
     future = asyncio.run_coroutine_threadsafe(_request(trial, way, seen), loop)
-    if not wait_until(lambda: _running(lab, seen.get("connection_id")), 5, "the statement on the server"):
+    on_server = lambda: future.done() or _running(lab, seen.get("connection_id"))  # noqa: E731
+    if not wait_until(on_server, 5, "the statement on the server") or future.done():
         future.cancel()
-        raise LabError(f"{trial.driver}: the statement never showed in the processlist")
+        failed = future.exception() if future.done() and not future.cancelled() else None
+        raise LabError(f"{trial.driver}: the statement never ran: {failed or 'not in the processlist'}")
     if way == TASK_CANCEL:
         future.cancel()
     else:
         loop.call_soon_threadsafe(seen["timeout"].reschedule, loop.time())  # expires now
-    with contextlib.suppress(BaseException):  # what the request got is in ``seen``, whatever it is
+    with contextlib.suppress(Exception):  # what the request got is in ``seen``, whatever it is
         future.result(timeout=10)
-    wait_until(lambda: "outcome" in seen, 5, "the cancelled request's cleanup")
+    wait_until(lambda: "done" in seen, 5, "the cancelled request's cleanup")
     cid = seen.get("connection_id")
     time.sleep(0.2)  # the server's view a moment after the cancellation
     still = _running(lab, cid)
-    row = trial.record(f"request cancelled: {way}", start, cid)
+    outcome = str(seen.get("outcome", "no outcome"))
+    cancelled = outcome.startswith(("CancelledError", "TimeoutError"))
+    error = None if cancelled else ErrorInfo("not cancelled", None, outcome, False, outcome)
+    row = trial.record(f"request cancelled: {way}", start, cid, error)
     row["invalidated"] = bool(seen.get("invalidated"))
     row["message"] = (
-        f"{seen.get('outcome', 'no outcome')}; connection invalidated: {row['invalidated']};"
+        f"{outcome}; connection invalidated: {row['invalidated']};"
         f" the server {'still runs' if still else 'no longer runs'} the statement"
     )
+    if still and cid is not None:
+        lab.kill(cid)  # nothing would stop it before its end: leave no sleeper behind
     return cid
 
 
@@ -129,6 +136,7 @@ async def _request(trial: Trial, way: str, seen: dict[str, Any]) -> None:
         else:
             await cleanup
         seen.setdefault("outcome", "an error in the request")
+        seen["done"] = True  # last: the cleanup has run
 
 
 def _running(lab: Lab, connection_id: int | None) -> bool:

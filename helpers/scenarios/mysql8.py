@@ -6,9 +6,10 @@ numbered 0 (:data:`helpers.faultproxy.MYSQL8_INACTIVITY`). MariaDB closes withou
 MySQL 8 can be installed here, so the lab's fault proxy sends those exact bytes to a flow idle for
 :data:`LIMIT` seconds and closes it, in front of the real MariaDB: *MySQL 8's bytes replayed in
 front of MariaDB*. What reaches SQLAlchemy depends on how each driver reads a packet numbered 0
-where it expects 1: PyMySQL's ``_read_packet`` turns it into 2013 "Lost connection", others
-read the error itself. Whether SQLAlchemy then invalidates depends on the dialect's list:
-mysql-connector-python's dialect does not list 4031.
+where it expects 1: PyMySQL's and aiomysql's ``_read_packet`` turn it into 2013 "Lost connection";
+mysqlclient and MariaDB Connector/Python report the 4031; asyncmy sees the closed stream first
+(2006), and mysql-connector-python's write fails first (2055). Whether SQLAlchemy then
+invalidates depends on the dialect's list: mysql-connector-python's does not list 4031.
 """
 
 from __future__ import annotations

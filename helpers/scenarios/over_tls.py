@@ -5,7 +5,9 @@ arrives through a TLS session (:mod:`helpers.tls`).
 run against a private TLS server (``require_secure_transport`` on: every trial's connection is a
 TLS one, or it could not connect). Over TLS a closed socket is read by OpenSSL first: a driver
 may report ``unexpected eof while reading``, or ``2026 SSL connection error``, where the plain
-connection said 2006 or 2013. Which it is, per driver, is what the rows record.
+connection said 2006 or 2013 (measured here: Python's ``ssl`` says "EOF occurred in violation of
+protocol" inside PyMySQL's 2006 and mysql-connector-python's 2055; MariaDB Connector/C's ping
+says 2026 "shutdown while in init"). Which it is, per driver, is what the rows record.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def unavailable() -> str | None:
 #: restart ("TLS/SSL error: shutdown while in init"). SQLAlchemy's MySQL dialect does not list it,
 #: so the ping's error reaches the application instead of a reconnect.
 CR_SSL_CONNECTION_ERROR = 2026
-#: The drivers whose ping says 2026 there (measured; ``idle_tls``'s orderly close gives 2006).
+#: The drivers whose ping says 2026 there (measured; after ``idle_tls``'s timeout their ping says 2006).
 PING_SAYS_2026 = ("mysqldb", "mariadbconnector")
 PRE_PING_TLS = dataclasses.replace(PRE_PING, prevents_for=dict.fromkeys(PING_SAYS_2026, False))
 #: The workaround: 2026 counted as a disconnect by a ``handle_error`` listener (it sees pre-pings too).
