@@ -446,3 +446,32 @@ def connect_costs(costs: pd.DataFrame) -> Figure:
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="x", alpha=0.3, which="both")
     return fig
+
+
+def sweep(points: pd.DataFrame, knob: str, boundary: float | None = None) -> Figure:
+    """A sweep (``experiments.sweep`` data): each value held (green) or failed (red, its code),
+    the connections per request (a recycle's cost) beside it, and the boundary where the
+    outcome flips as a dashed line."""
+    fig = _figure(figsize=(9, 3.2))
+    ax = fig.subplots()
+    held = points[points["ok"]]
+    failed = points[~points["ok"]]
+    ax.scatter(held["value"], [1] * len(held), color=OK, s=80, zorder=3, label="held")
+    ax.scatter(failed["value"], [0] * len(failed), color=ERROR, marker="X", s=100, zorder=3, label="failed")
+    for row in failed.itertuples():
+        ax.annotate(str(row.code), (row.value, 0), xytext=(0, 9), textcoords="offset points", ha="center",
+                    color=ERROR, fontsize=8, fontweight="bold")  # fmt: skip
+    ax.set_yticks([0, 1], ["failed", "held"])
+    ax.set_ylim(-0.5, 1.5)
+    ax.set_xlabel(f"{knob} (s)")
+    cost = ax.twinx()
+    cost.plot(points["value"], points["connections_per_request"], color=NEUTRAL, marker=".", lw=1)
+    cost.set_ylabel("server connections per request", color=NEUTRAL, fontsize=8)
+    cost.set_ylim(0, max(1.2, float(points["connections_per_request"].max()) * 1.2))
+    if boundary is not None:
+        ax.axvline(boundary, color="black", ls="--", lw=1)
+        ax.annotate(f"boundary ≈ {boundary:g}", (boundary, 1.35), xytext=(4, 0), textcoords="offset points",
+                    fontsize=8)  # fmt: skip
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("Where the setting stops holding", fontsize=10)
+    return fig

@@ -28,13 +28,15 @@ NOTEBOOKS = REPO_DIR / "notebooks"
 
 
 def paired(notebook: str) -> str:
-    """``notebooks/NAME.ipynb`` from its percent script if it is missing (what ``make notebooks``
-    does), with a kernelspec so JupyterLab opens it without asking for a kernel."""
+    """``notebooks/NAME.ipynb`` from its percent script if it is missing or older than the script
+    (what ``make notebooks`` does), with a kernelspec so JupyterLab opens it without asking for a
+    kernel. (Voilà reads the ``.ipynb``: a stale one would serve an old page.)"""
     target = NOTEBOOKS / notebook
-    if not target.exists():
+    script = target.with_suffix(".py")
+    if not target.exists() or target.stat().st_mtime < script.stat().st_mtime:
         import jupytext
 
-        nb = jupytext.read(target.with_suffix(".py"))
+        nb = jupytext.read(script)
         nb.metadata["kernelspec"] = KERNELSPEC
         jupytext.write(nb, target)
     return notebook

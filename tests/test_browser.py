@@ -4,6 +4,7 @@ started as a user starts them: ``python -m helpers playground`` (``make playgrou
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -34,13 +35,22 @@ def set_number(scope, label: str, value: float) -> None:  # type: ignore[no-unty
 
 
 def verdict_after_run(scope) -> str:  # type: ignore[no-untyped-def]
+    """The verdict, which the page shows last; then the plot has loaded and the run has ended."""
     scope.locator(".verdict").wait_for(timeout=RUN)
     scope.locator("img.widget-image").wait_for(state="visible", timeout=RUN)
+    scope.locator("button.widget-button.mod-primary:enabled").wait_for(timeout=RUN)  # Run, again
     return str(scope.locator(".verdict").text_content())
 
 
-@pytest.fixture
-def voila(lab: Lab, lab_env: dict[str, str]):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def voila(lab: Lab, lab_home: Path):  # type: ignore[no-untyped-def]
+    """One Voilà for the module's tests (each opens its own tab: a kernel of its own)."""
+    lab_env = {**os.environ, "LAB_HOME": str(lab_home), "LAB_BACKEND": lab.backend.name}
+    lab_env.pop("LAB_URL", None)  # as the lab_env fixture: the session's lab, found by its home
+    if lab.backend.name == "docker":
+        lab_env["LAB_PORT"] = str(lab.backend.port)
+    else:
+        lab_env.pop("LAB_PORT", None)
     port = free_port()
     with served([sys.executable, "-m", "helpers", "playground", "--port", str(port)], lab_env) as process:
         wait_for_port(port, process)
@@ -120,3 +130,64 @@ def test_make_lab_serves_the_lessons_and_the_playground(
         text = verdict_after_run(output)
         assert "pymysql: ran clean" in text, text
         shot(page, "lab-playground")
+
+
+def pick(scope, label: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    scope.locator(".widget-dropdown").filter(has_text=label).locator("select").select_option(value)
+
+
+def test_voila_offers_every_driver_and_runs_a_against_b(voila: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto(voila, timeout=READY)
+    run_button(page).wait_for(timeout=READY)
+    offered = [t.strip() for t in page.locator(".widget-checkbox label").all_text_contents()]
+    assert {"pymysql", "mysqldb", "mysqlconnector", "mariadbconnector", "aiomysql", "asyncmy"} <= set(offered)
+    page.locator(".widget-toggle-button", has_text="A/B").click()
+    pick(page.locator(".lab-group", has_text="Setting A"), "fix", "none")
+    pick(page.locator(".lab-group", has_text="Setting B"), "fix", "pool_pre_ping")
+    page.locator("button.widget-button", has_text="Run A, then B").click()
+    text = verdict_after_run(page)
+    assert "A failed once with 2006 on “after idle”; B ran clean" in text, text
+    page.get_by_text("B · pool_pre_ping", exact=False).first.wait_for(timeout=RUN)  # the outcome table
+    shot(page, "playground-ab")
+
+
+def test_voila_sweep_marks_where_the_fix_stops_holding(voila: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto(voila, timeout=READY)
+    run_button(page).wait_for(timeout=READY)
+    page.locator(".widget-toggle-button", has_text="sweep").click()
+    pick(page, "cause", "recycle_margin")
+    pick(page, "number", "pool_recycle")
+    set_number(page, "from (s)", 0.5)
+    set_number(page, "to (s)", 2)
+    set_number(page, "points", 4)
+    page.get_by_text("4 runs (0.5, 1, 1.5, 2 s): about", exact=False).wait_for(timeout=READY)  # said before
+    page.locator("button.widget-button", has_text="Run the sweep").click()
+    text = verdict_after_run(page)
+    assert "holds for pool_recycle ≤ 1; the boundary lies between 1 and 1.5" in text, text
+    shot(page, "playground-sweep")
+
+
+def test_a_link_opens_the_page_with_its_settings_and_runs_nothing(voila: str, browser) -> None:  # type: ignore[no-untyped-def]
+    query = "mode=sweep&scenario=recycle_margin&drivers=pymysql,mysqldb&t.hold=1.1&knob=wait_timeout&points=5"
+    page = browser.new_page()
+    page.goto(f"{voila}?{query}", timeout=READY)
+    run_button(page).wait_for(timeout=READY)
+    assert (
+        page.locator(".widget-dropdown").filter(has_text="cause").locator("select").input_value()
+        == "recycle_margin"
+    )
+    assert (
+        page.locator(".widget-dropdown").filter(has_text="number").locator("select").input_value()
+        == "wait_timeout"
+    )
+    assert page.locator(".widget-text").filter(has_text="hold (s)").locator("input").input_value() == "1.1"
+    assert page.locator(".widget-toggle-button.mod-active").text_content().strip() == "sweep one number"
+    page.locator("button.widget-button", has_text="copy link").click()
+    link = page.locator(".widget-text").filter(has_text="link").locator("input")
+    link.wait_for(timeout=READY)
+    url = link.input_value()
+    assert url.startswith(voila) and "scenario=recycle_margin" in url and "points=5" in url, url
+    assert page.locator(".verdict").count() == 0, "opening a link ran something"
+    shot(page, "playground-link")

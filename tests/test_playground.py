@@ -15,6 +15,7 @@ import pytest
 
 import helpers
 from helpers import Lab, runlock
+from helpers.drivers import ALL_DRIVERS
 from helpers.playground import Playground, verdict
 
 from .conftest import REPO
@@ -24,8 +25,8 @@ from .conftest import REPO
 def playground(lab: Lab) -> Playground:
     pg = Playground(lab)
     pg.scenario.value = "idle"
-    for box in pg.drivers.values():
-        box.value = True  # both drivers
+    for driver, box in pg.drivers.items():
+        box.value = driver in helpers.DRIVERS  # the two default drivers
     return pg
 
 
@@ -190,3 +191,82 @@ def test_make_playground_starts_a_lab_and_leaves_nothing_running(tmp_path, lab_e
         wait_for_port(port, process)
         assert own.running(), "the playground started its own lab"
     assert not own.running(), "Ctrl-C stopped the lab it started"
+
+
+def test_every_driver_is_offered_and_one_a_cause_cannot_run_with_says_why(playground: Playground) -> None:
+    assert list(playground.drivers) == list(ALL_DRIVERS)
+    playground.scenario.value = "async_cancel"
+    sync = [d for d in ALL_DRIVERS if d not in ("aiomysql", "asyncmy")]
+    for driver in sync:
+        box = playground.drivers[driver]
+        assert box.disabled and not box.value and box.tooltip.startswith("a sync driver"), driver
+    assert playground.settings()[1] == ["aiomysql"]  # a driver it runs with is checked for you
+    assert "pymysql</b>: a sync driver" in playground.why_not.value
+    playground.scenario.value = "idle"
+    assert not any(box.disabled for box in playground.drivers.values())
+
+
+def test_a_b_runs_both_and_compares_them_in_one_line(playground: Playground) -> None:
+    playground.drivers["mysqldb"].value = False
+    playground.mode.value = "ab"
+    playground.a.fix.value, playground.b.fix.value = "none", "pool_pre_ping"
+    assert playground.start()
+    playground.wait()
+    text = playground.verdict.value
+    assert "A failed once with 2006 on “after idle”; B ran clean at +" in text, text
+    assert "round trip" in text and "per checkout" in text
+    assert set(playground.last_rows["fix"]) == {"A · none", "B · pool_pre_ping"}
+    assert playground.server.value.count("Aborted_clients") == 2  # the server's view of each
+    assert playground.history_frame()["mode"].tolist() == ["A/B"]
+
+
+def test_a_sweep_marks_the_boundary_and_said_how_long_before(playground: Playground) -> None:
+    playground.scenario.value = "recycle_margin"
+    playground.drivers["mysqldb"].value = False
+    playground.mode.value = "sweep"
+    playground.knob.value = "pool_recycle"
+    playground.sweep_from.value, playground.sweep_to.value, playground.sweep_points.value = 1.0, 1.5, 2
+    assert "2 runs (1, 1.5 s): about" in playground.estimate.value
+    assert playground.start()
+    playground.wait()
+    points = playground.last_sweep
+    assert points is not None and points["value"].tolist() == [1.0, 1.5]
+    # checkout after 1.3 s idle, 1.3 s of work: a connection recycled at checkout survives
+    assert points["ok"].tolist() == [True, False], points.to_string()
+    assert "holds for pool_recycle ≤ 1; the boundary lies between 1 and 1.5" in playground.verdict.value
+    assert bytes(playground.plot.value).startswith(b"\x89PNG")
+
+
+def test_a_link_restores_the_settings_and_runs_nothing(playground: Playground, lab: Lab) -> None:
+    playground.scenario.value = "recycle_margin"
+    playground.mode.value = "sweep"
+    playground.timing_inputs["hold"].value = 1.1
+    playground.a.pool_pre_ping.value = True
+    playground.knob.value = "wait_timeout"
+    playground.sweep_points.value = 5
+    link = playground.show_link()
+    assert link.startswith("?") and "scenario=recycle_margin" in link  # no Voilà here: the query alone
+    again = Playground(lab, query=link.split("?", 1)[1])
+    assert again.query() == playground.query()
+    assert (again.mode.value, again.scenario.value, again.knob.value) == (
+        "sweep",
+        "recycle_margin",
+        "wait_timeout",
+    )
+    assert again.timing_inputs["hold"].value == 1.1 and again.a.pool_pre_ping.value
+    assert [d for d, box in again.drivers.items() if box.value] == list(helpers.DRIVERS)
+    assert again.history == [] and again.verdict.value == "" and not again.running
+    broken = Playground(lab, query="scenario=nope")
+    assert "no scenario &#x27;nope&#x27;" in broken.message.value
+
+
+def test_a_bad_value_is_marked_at_its_control(playground: Playground) -> None:
+    playground.pool_size.value = 0
+    assert not playground.start()
+    assert "lab-bad" in playground.a.pool_size._dom_classes and "pool_size=0" in playground.message.value
+    playground.pool_size.value = 1
+    playground.mode.value = "sweep"
+    playground.sweep_from.value, playground.sweep_to.value = 3.0, 1.0
+    assert not playground.start()
+    assert "lab-bad" in playground.sweep_from._dom_classes and "sweep:" in playground.message.value
+    assert "lab-bad" not in playground.a.pool_size._dom_classes  # the fixed one is unmarked again
