@@ -85,15 +85,26 @@ KNOBS = {
 def knobs(name: str) -> dict[str, Knob]:
     """The numbers a sweep of scenario ``name`` can turn: the shared ones and its own timings."""
     entry = get(name)
-    own = {t: Knob(t, "timing", f"the scenario's {t}", 0.1) for t in entry.timings}
+    own = {
+        t: Knob(t, "timing", f"the scenario's {t}", 1, whole=True)  # the server takes whole seconds
+        if t == "wait_timeout"
+        else Knob(t, "timing", f"the scenario's {t}", 0.1)
+        for t in entry.timings
+    }
     return {**KNOBS, **own}
 
 
-def estimate(entry: Scenario, timings: dict[str, float], points: int) -> float:
-    """Seconds a sweep of ``points`` runs will take, about: the scenario's waits plus a second
-    each (a placed scenario starts its namespace, HAProxy or cluster: 5 s more)."""
-    per_run = sum(check_timings(entry, timings).values()) + (6.0 if entry.place else 1.0)
-    return round(points * per_run, 1)
+def estimate(entry: Scenario, timings: dict[str, float], values: Sequence[float], knob: str = "") -> float:
+    """Seconds a sweep over ``values`` will take, about: per run the scenario's timings (with the
+    swept one at its value, where ``knob`` is one) plus a second (a placed scenario starts its
+    namespace, HAProxy or cluster: 5 s more). All drivers run in one run, in step."""
+    chosen = check_timings(entry, timings)
+    overhead = 6.0 if entry.place else 1.0
+    total = 0.0
+    for value in values:
+        point = {**chosen, knob: value} if knob in chosen else chosen
+        total += sum(point.values()) + overhead
+    return round(total, 1)
 
 
 def _round_trips(lab: Lab) -> int:
@@ -130,8 +141,12 @@ class Comparison:
 
     @property
     def rows(self) -> pd.DataFrame:
-        """Both runs' rows, on one time axis (each run's time counts from its own start)."""
-        return pd.concat([self.a, self.b], ignore_index=True)
+        """Both runs' rows, on one time axis (each run's time counts from its own start); what
+        the server saw stays in each run's own ``attrs``."""
+        plain = [frame.copy() for frame in (self.a, self.b)]
+        for frame in plain:
+            frame.attrs = {}  # concat compares attrs, and a processlist frame has no truth value
+        return pd.concat(plain, ignore_index=True)
 
 
 def compare(
@@ -170,7 +185,9 @@ def error_label(error: pd.Series) -> str:
 
 
 def comparison_line(a: pd.DataFrame, b: pd.DataFrame) -> str:
-    """ "A failed once with 2006 on “after idle”; B ran clean at +1.0 round trip per checkout"."""
+    """One line, e.g. "A failed once with 2006 on “after idle”; B ran clean at +1.0 round trip per
+    checkout": the round trips the server counted during B's run less A's, per step (the lab's
+    own statements are the same in both)."""
     steps = max(len(a), 1)
     extra = (b.attrs.get("round_trips", 0) - a.attrs.get("round_trips", 0)) / steps
     cost = (
@@ -239,6 +256,8 @@ class Boundary:
 
     between: tuple[float, float]
     holds_below: bool
+    #: how often the outcome flips over the whole sweep (more than once: not one boundary)
+    flips: int = 1
 
     @property
     def at(self) -> float:
@@ -247,17 +266,24 @@ class Boundary:
     def line(self, knob: str) -> str:
         low, high = self.between
         side = f"{knob} ≤ {low:g}" if self.holds_below else f"{knob} ≥ {high:g}"
-        return f"holds for {side}; the boundary lies between {low:g} and {high:g}"
+        line = f"holds for {side}; the boundary lies between {low:g} and {high:g}"
+        if self.flips > 1:
+            line = (
+                f"the first boundary lies between {low:g} and {high:g}; the outcome flips {self.flips} times"
+            )
+        return line
 
 
 def boundary(points: pd.DataFrame) -> Boundary | None:
-    """The first place where a sweep's outcome flips (None: it never does)."""
+    """The first place where a sweep's outcome flips (None: it never does), and how often it flips."""
     ordered = points.sort_values("value").reset_index(drop=True)
-    for i in range(1, len(ordered)):
-        before, after = ordered.loc[i - 1], ordered.loc[i]
-        if bool(before["ok"]) != bool(after["ok"]):
-            return Boundary((float(before["value"]), float(after["value"])), holds_below=bool(before["ok"]))
-    return None
+    oks = [bool(ok) for ok in ordered["ok"]]
+    flips = [i for i in range(1, len(oks)) if oks[i] != oks[i - 1]]
+    if not flips:
+        return None
+    first = flips[0]
+    between = (float(ordered.loc[first - 1, "value"]), float(ordered.loc[first, "value"]))
+    return Boundary(between, holds_below=oks[first - 1], flips=len(flips))
 
 
 def spread(low: float, high: float, points: int) -> list[float]:

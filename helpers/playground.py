@@ -7,10 +7,10 @@ Three modes: one setting; two settings side by side (A/B, :func:`helpers.experim
 a sweep of one number that marks where the fix stops holding (:func:`helpers.experiments.sweep`).
 The Run button runs in a background thread, so the page stays live: progress shows while it
 runs, the button is disabled, and a second click is refused. Runs against one lab from other
-kernels queue behind it (:mod:`helpers.runlock`). Bad values are marked at their control, with a
-message, and run nothing. The page's settings are a URL query (:meth:`Playground.query`): Voilà
-passes the page's query to the kernel, so a link restores the settings; it runs on **Run** only.
-Every run is kept in a history table, exportable to CSV.
+kernels queue behind it (:mod:`helpers.runlock`). A bad engine option or sweep range is marked
+at its control; every bad value gets a message, and nothing runs. The page's settings are a URL
+query (:meth:`Playground.query`): Voilà passes the page's query to the kernel, so a link restores
+the settings; it runs on **Run** only. Every run is kept in a history table, exportable to CSV.
 """
 
 from __future__ import annotations
@@ -362,8 +362,9 @@ class Playground:
             if reason:
                 box.value = False
                 why.append(f"<b>{driver}</b>: {html.escape(reason)}")
-        if not any(box.value for box in self.drivers.values()):  # a cause some default drivers lack
-            next(box for box in self.drivers.values() if not box.disabled).value = True
+        offered = [box for box in self.drivers.values() if not box.disabled]
+        if offered and not any(box.value for box in offered):  # a cause the checked drivers lack
+            offered[0].value = True
         self.why_not.value = "<span class='lab-why'>" + "<br>".join(why) + "</span>" if why else ""
         fixes = [f.name for f in entry.fixes]
         self.a.offer(fixes)
@@ -396,9 +397,7 @@ class Playground:
         try:
             values = self._spread()
             timings = {k: float(box.value) for k, box in self.timing_inputs.items()}
-            seconds = experiments.estimate(get(self.scenario.value), timings, len(values)) * max(
-                1, len(self._checked())
-            )
+            seconds = experiments.estimate(get(self.scenario.value), timings, values, str(self.knob.value))
         except ValueError as exc:
             self.estimate.value = f"<span style='color:#d1495b'>{html.escape(str(exc))}</span>"
             return
@@ -465,7 +464,8 @@ class Playground:
         return f"{base}?{self.query()}"
 
     def show_link(self) -> str:
-        """What "copy link" does: show the URL for the current settings, selected for copying."""
+        """What "copy link" does: show the URL for the current settings in a field to copy from
+        (outside Voilà, the query alone: append it to the playground page's address)."""
         self.link.value = self.url()
         self.link.layout.display = "flex"
         return str(self.link.value)
@@ -473,37 +473,52 @@ class Playground:
     def apply_query(self, query: str) -> None:
         """Set the controls from a URL query; a bad field is named in the page (nothing runs)."""
         fields = {k: v[-1] for k, v in urllib.parse.parse_qs(query.lstrip("?")).items()}
-        try:
-            if fields.get("scenario"):
-                get(fields["scenario"])  # unknown: a clear message
-                self.scenario.value = fields["scenario"]
-            if fields.get("mode") in MODES:
-                self.mode.value = fields["mode"]
-            if "drivers" in fields:
-                wanted = set(fields["drivers"].split(","))
-                for driver, box in self.drivers.items():
-                    box.value = driver in wanted and not box.disabled
-            for key, value in fields.items():
-                prefix, _, name = key.partition(".")
-                if prefix == "t" and name in self.timing_inputs:
-                    self.timing_inputs[name].value = float(value)
-                elif prefix in ("a", "b") and name in self.a.inputs:
-                    self._set((self.a if prefix == "a" else self.b).inputs[name], value)
-            if fields.get("knob") in self.knob.options:
-                self.knob.value = fields["knob"]
-            for key, box in (("from", self.sweep_from), ("to", self.sweep_to), ("points", self.sweep_points)):
-                if key in fields:
-                    box.value = type(box.value)(float(fields[key]))
-        except (ValueError, TypeError) as exc:
-            self._say(f"the link's settings: {exc}", error=True)
+        problems: list[str] = []
+
+        def each(key: str, set_it: Any) -> None:  # one field: a bad one is named, the others still set
+            try:
+                set_it()
+            except (ValueError, TypeError, KeyError) as exc:
+                problems.append(f"{key}: {exc}")
+
+        if fields.get("scenario"):  # first: it rebuilds the timings, the fixes and the knobs
+            each("scenario", lambda: setattr(self.scenario, "value", get(fields["scenario"]).name))
+        if "mode" in fields:
+            each("mode", lambda: self._set(self.mode, fields["mode"]))
+        if "drivers" in fields:
+            wanted = set(fields["drivers"].split(","))
+            for driver in sorted(wanted - set(self.drivers)):
+                problems.append(f"drivers: no driver {driver!r}")
+            for driver, box in self.drivers.items():
+                box.value = driver in wanted and not box.disabled
+        for key, value in fields.items():
+            prefix, _, name = key.partition(".")
+            if prefix == "t":
+                each(key, lambda name=name, value=value: self._set(self.timing_inputs[name], value))
+            elif prefix in ("a", "b"):
+                setting = self.a if prefix == "a" else self.b
+                each(
+                    key,
+                    lambda setting=setting, name=name, value=value: self._set(setting.inputs[name], value),
+                )
+        if "knob" in fields:
+            each("knob", lambda: self._set(self.knob, fields["knob"]))
+        for key, box in (("from", self.sweep_from), ("to", self.sweep_to), ("points", self.sweep_points)):
+            if key in fields:
+                each(key, lambda box=box, key=key: self._set(box, fields[key]))
+        if problems:
+            self._say("the link's settings: " + "; ".join(problems), error=True)
 
     @staticmethod
     def _set(control: w.ValueWidget, value: str) -> None:
+        """Set ``control`` from a link's text; ``ValueError`` where it does not take it as given
+        (a choice it lacks, a number outside its bounds)."""
         if isinstance(control, w.Checkbox):
             control.value = value in ("1", "True", "true")
-        elif isinstance(control, w.Dropdown):
-            if value not in control.options:
-                raise ValueError(f"no fix {value!r} here")
+        elif isinstance(control, (w.Dropdown, w.ToggleButtons)):
+            choices = [o[1] if isinstance(o, tuple) else o for o in control.options]
+            if value not in choices:
+                raise ValueError(f"{value!r} is not one of {', '.join(map(str, choices))}")
             control.value = value
         elif isinstance(control, (w.IntText, w.BoundedIntText)):
             control.value = int(float(value))
@@ -511,6 +526,9 @@ class Playground:
             control.value = float(value)
         else:
             control.value = value
+        number = isinstance(control.value, (int, float)) and not isinstance(control.value, bool)
+        if number and float(control.value) != float(value):  # a bounded box clamped it
+            raise ValueError(f"{value} is out of range: set to {control.value:g}")
 
     # -- running -----------------------------------------------------------------------------
     @property
@@ -523,6 +541,8 @@ class Playground:
         if not self._busy.acquire(blocking=False):
             self._say("a run is already in progress: wait for it to finish", error=True)
             return False
+        for control in (*self.a.inputs.values(), *self.b.inputs.values(), self.sweep_from, self.sweep_to):
+            control.remove_class("lab-bad")  # marks of an earlier try go; this try marks its own
         try:
             name, drivers, fix, timings = self.settings()
             mode = self.mode.value

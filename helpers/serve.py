@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -28,18 +29,25 @@ NOTEBOOKS = REPO_DIR / "notebooks"
 
 
 def paired(notebook: str) -> str:
-    """``notebooks/NAME.ipynb`` from its percent script if it is missing or older than the script
-    (what ``make notebooks`` does), with a kernelspec so JupyterLab opens it without asking for a
-    kernel. (Voilà reads the ``.ipynb``: a stale one would serve an old page.)"""
+    """``notebooks/NAME.ipynb`` from its percent script if it is missing or its code is not the
+    script's (what ``make notebooks`` does), with a kernelspec so JupyterLab opens it without
+    asking for a kernel. (Voilà reads the ``.ipynb``: a stale one would serve an old page; one that
+    only has outputs besides the script's code is kept.)"""
+    import jupytext
+
     target = NOTEBOOKS / notebook
     script = target.with_suffix(".py")
-    if not target.exists() or target.stat().st_mtime < script.stat().st_mtime:
-        import jupytext
-
+    if not target.exists() or _sources(jupytext.read(target)) != _sources(jupytext.read(script)):
         nb = jupytext.read(script)
         nb.metadata["kernelspec"] = KERNELSPEC
         jupytext.write(nb, target)
     return notebook
+
+
+def _sources(nb: Any) -> list[str]:
+    """A notebook's cells as text: whether a paired ``.ipynb`` still holds its script's code
+    (its outputs, which the script has not, do not count)."""
+    return [str(cell.source).strip() for cell in nb.cells]
 
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}

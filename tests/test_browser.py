@@ -4,7 +4,6 @@ started as a user starts them: ``python -m helpers playground`` (``make playgrou
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -42,15 +41,8 @@ def verdict_after_run(scope) -> str:  # type: ignore[no-untyped-def]
     return str(scope.locator(".verdict").text_content())
 
 
-@pytest.fixture(scope="module")
-def voila(lab: Lab, lab_home: Path):  # type: ignore[no-untyped-def]
-    """One Voilà for the module's tests (each opens its own tab: a kernel of its own)."""
-    lab_env = {**os.environ, "LAB_HOME": str(lab_home), "LAB_BACKEND": lab.backend.name}
-    lab_env.pop("LAB_URL", None)  # as the lab_env fixture: the session's lab, found by its home
-    if lab.backend.name == "docker":
-        lab_env["LAB_PORT"] = str(lab.backend.port)
-    else:
-        lab_env.pop("LAB_PORT", None)
+@pytest.fixture
+def voila(lab: Lab, lab_env: dict[str, str]):  # type: ignore[no-untyped-def]
     port = free_port()
     with served([sys.executable, "-m", "helpers", "playground", "--port", str(port)], lab_env) as process:
         wait_for_port(port, process)
@@ -86,6 +78,7 @@ def test_two_tabs_queue_instead_of_spoiling_each_other(voila: str, browser) -> N
         page.goto(voila, timeout=READY)
         run_button(page).wait_for(timeout=READY)
     run_button(first).click()
+    first.get_by_text("idle 3s", exact=False).first.wait_for(timeout=RUN)  # the first holds the lab
     run_button(second).click()
     second.get_by_text("queued behind", exact=False).wait_for(timeout=RUN)  # it says it waits
     for page in (first, second):
@@ -125,7 +118,8 @@ def test_make_lab_serves_the_lessons_and_the_playground(
         page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
         output = page.locator(".jp-OutputArea-output")
         run_button(output).wait_for(timeout=READY)
-        output.locator(".widget-checkbox", has_text="pool_pre_ping").locator("input").check()
+        setting_a = output.locator(".lab-group", has_text="Setting A")
+        setting_a.locator(".widget-checkbox", has_text="pool_pre_ping").locator("input").check()
         run_button(output).click()
         text = verdict_after_run(output)
         assert "pymysql: ran clean" in text, text

@@ -26,6 +26,8 @@ def test_the_boundary_is_where_the_outcome_first_flips() -> None:
         and above.line("idle_limit").startswith("holds for idle_limit ≥ 1")
     )
     assert boundary(points([True, True])) is None and boundary(points([False])) is None
+    twice = boundary(points([True, False, True]))
+    assert twice is not None and twice.flips == 2 and "flips 2 times" in twice.line("pool_recycle")
 
 
 def test_a_sweep_takes_at_most_twelve_evenly_spread_values() -> None:
@@ -50,14 +52,17 @@ def test_each_knob_changes_what_it_names() -> None:
     assert same is NO_FIX and timings == {"wait_timeout": 3, "hold": 1.3}
     with pytest.raises(ValueError, match="whole seconds"):
         turn["keepalive_idle"].apply(NO_FIX, {}, 1.5)
+    with pytest.raises(ValueError, match="whole seconds"):  # the server rounds it: 1.5 would be 2
+        turn["wait_timeout"].apply(NO_FIX, {"wait_timeout": 2}, 1.5)
     with pytest.raises(ValueError, match=r"choose from 0\.1 to 30"):
         turn["pool_recycle"].apply(NO_FIX, {}, 0)
 
 
 def test_the_estimate_counts_the_scenario_s_waits() -> None:
     entry = SCENARIOS["recycle_margin"]  # wait_timeout 2 and hold 1.3: 3.3 s of timings, 1 s more a run
-    assert estimate(entry, {}, 8) == pytest.approx(8 * 4.3)
-    assert estimate(entry, {"hold": 2.3}, 2) == pytest.approx(2 * 5.3)
+    assert estimate(entry, {}, [0.5] * 8, "pool_recycle") == pytest.approx(8 * 4.3)
+    assert estimate(entry, {"hold": 2.3}, [1, 2], "pool_recycle") == pytest.approx(2 * 5.3)
+    assert estimate(entry, {}, [1.0, 2.0], "hold") == pytest.approx((3 + 1) + (4 + 1))  # the swept hold
 
 
 def test_the_comparison_line_names_both_outcomes_and_the_cost() -> None:
@@ -78,3 +83,15 @@ def test_the_comparison_line_names_both_outcomes_and_the_cost() -> None:
     )
     b.attrs["round_trips"] = 10
     assert comparison_line(a, b) == "A failed once with 2006 on “step 1”; B ran clean"
+
+
+def test_both_runs_rows_join_even_where_the_server_saw_the_same() -> None:
+    from helpers.experiments import Comparison
+
+    def run(fix: str) -> pd.DataFrame:
+        frame = pd.DataFrame({"fix": [fix], "outcome": ["ok"]})
+        frame.attrs.update(round_trips=3, aborted_clients=0, processlist=pd.DataFrame({"ID": [1]}))
+        return frame
+
+    rows = Comparison(run("A · none"), run("B · none"), "").rows  # equal attrs, a frame among them
+    assert rows["fix"].tolist() == ["A · none", "B · none"]

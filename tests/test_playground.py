@@ -258,6 +258,19 @@ def test_a_link_restores_the_settings_and_runs_nothing(playground: Playground, l
     assert again.history == [] and again.verdict.value == "" and not again.running
     broken = Playground(lab, query="scenario=nope")
     assert "no scenario &#x27;nope&#x27;" in broken.message.value
+    partly = Playground(
+        lab, query="scenario=recycle_margin&mode=nope&points=99&drivers=mysqldb,psycopg&t.hold=1.2"
+    )
+    message = partly.message.value
+    assert (
+        "mode:" in message
+        and "points: 99 is out of range" in message
+        and "no driver &#x27;psycopg" in message
+    )
+    assert (
+        partly.scenario.value == "recycle_margin" and partly.timing_inputs["hold"].value == 1.2
+    )  # the rest is set
+    assert [d for d, box in partly.drivers.items() if box.value] == ["mysqldb"]
 
 
 def test_a_bad_value_is_marked_at_its_control(playground: Playground) -> None:
