@@ -24,7 +24,7 @@ from goneaway_pool.tcp import TcpKeepalive
 
 from . import runlock
 from .lab import Lab
-from .scenarios import Fix, get, run, summarize
+from .scenarios import Fix, error_label, failure_phrase, get, run, summarize
 from .scenarios.fixes import NO_FIX
 from .scenarios.registry import MAX_SECONDS, Scenario, check_timings
 
@@ -168,22 +168,6 @@ def compare(
     return Comparison(runs[0], runs[1], comparison_line(runs[0], runs[1]))
 
 
-def _outcome(rows: pd.DataFrame) -> str:
-    errors = rows[rows["outcome"] == "error"]
-    if errors.empty:
-        return "ran clean"
-    codes = ", ".join(dict.fromkeys(error_label(e) for _, e in errors.iterrows()))
-    times = "once" if len(errors) == 1 else f"{len(errors)} times"
-    return f"failed {times} with {codes} on “{errors.iloc[0]['step']}”"
-
-
-def error_label(error: pd.Series) -> str:
-    """The error's code, or for an error without one its class's short name."""
-    if not pd.isna(error["error_code"]):
-        return str(int(error["error_code"]))
-    return str(error["error_class"] or "error").rsplit(".", 1)[-1]
-
-
 def comparison_line(a: pd.DataFrame, b: pd.DataFrame) -> str:
     """One line, e.g. "A failed once with 2006 on “after idle”; B ran clean at +1.0 round trip per
     checkout": the round trips the server counted during B's run less A's, per step (the lab's
@@ -195,7 +179,7 @@ def comparison_line(a: pd.DataFrame, b: pd.DataFrame) -> str:
         if abs(extra) >= 0.1
         else ""
     )
-    return f"A {_outcome(a)}; B {_outcome(b)}{cost}"
+    return f"A {failure_phrase(a)}; B {failure_phrase(b)}{cost}"
 
 
 def sweep(

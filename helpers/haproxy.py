@@ -64,7 +64,9 @@ class Listener:
     ``http_check``: a path that HAProxy GETs on each server's ``check_port`` instead, the server
     up while it answers 2xx (``option httpchk``, as with Galera's ``clustercheck``);
     neither: a TCP connect check. ``check_interval`` seconds between checks; ``fall`` failed checks
-    mark a server down, ``rise`` good ones up again."""
+    mark a server down, ``rise`` good ones up again. ``check_timeout``: how long an HTTP or MySQL
+    check may wait for its answer once connected (``timeout check``; without it HAProxy allows
+    ``inter`` for the whole check, so a slow answer on a busy machine counts as a failure)."""
 
     name: str
     servers: Sequence[Upstream]
@@ -74,6 +76,7 @@ class Listener:
     mysql_check_user: str | None = None
     http_check: str | None = None
     check_interval: float = 0.3
+    check_timeout: float = 2.0
     fall: int = 2
     rise: int = 1
 
@@ -89,6 +92,8 @@ class Listener:
             lines.append(f"    option mysql-check user {self.mysql_check_user} post-41")
         elif self.http_check:
             lines.append(f"    option httpchk GET {self.http_check}")
+        if self.mysql_check_user or self.http_check:
+            lines.append(f"    timeout check {_ms(self.check_timeout)}")
         for up in self.servers:
             check = f"check inter {_ms(self.check_interval)} fall {self.fall} rise {self.rise}"
             if up.check_port is not None:

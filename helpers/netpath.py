@@ -44,7 +44,7 @@ import pymysql
 from goneaway_pool.tcp import TcpKeepalive, set_on
 
 from . import runlock
-from .backends.local import LocalBackend, find_binary
+from .backends.local import LocalBackend, find_binary, no_server_binaries
 from .errors import LabError
 from .lab import Lab
 from .progress import wait
@@ -108,8 +108,8 @@ def unavailable() -> str | None:
     missing = [name for name in ("unshare", "nft", "ip", "sysctl") if not find_binary(name)]
     if missing:
         return f"{', '.join(missing)} not found: {ENABLE}"
-    if not (find_binary("mariadbd") and find_binary("mariadb-install-db")):
-        return "the namespace's server needs the MariaDB server binaries (apt-get install mariadb-server)"
+    if (problem := no_server_binaries("the namespace's server")) is not None:
+        return problem
     try:
         probe = subprocess.run(
             ["unshare", "--net", "--", "nft", "list", "tables"], capture_output=True, text=True, timeout=10

@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import ipywidgets as w
 import pandas as pd
@@ -32,10 +32,10 @@ import pandas as pd
 from . import experiments, progress
 from .drivers import ALL_DRIVERS
 from .errors import LabError
-from .experiments import MAX_POINTS, error_label
+from .experiments import MAX_POINTS
 from .lab import Lab, start_lab
 from .runbook.settings import parse_settings
-from .scenarios import SCENARIOS, Fix, get, summarize
+from .scenarios import SCENARIOS, Fix, error_codes, failure_phrase, get, summarize
 from .scenarios.registry import MAX_SECONDS, check_timings
 
 log = logging.getLogger(__name__)
@@ -63,18 +63,22 @@ def verdict(rows: pd.DataFrame) -> str:
     the next checkout recovered``."""
     lines = []
     for (driver, fix), trial in rows.groupby(["driver", "fix"], sort=False):
-        errors = trial[trial["outcome"] == "error"]
         who = driver if rows["fix"].nunique() == 1 else f"{driver} · {fix}"
-        if errors.empty:
+        if (trial["outcome"] != "error").all():
             lines.append(f"{who}: ran clean: {len(trial)} steps, no error")
             continue
-        codes = ", ".join(dict.fromkeys(error_label(e) for _, e in errors.iterrows()))
-        times = "once" if len(errors) == 1 else f"{len(errors)} times"
-        first = errors.iloc[0]["step"]
         recovered = trial.iloc[-1]["outcome"] == "ok"
         after = "the next checkout recovered" if recovered else "it did not recover"
-        lines.append(f"{who}: failed {times} with {codes} on “{first}”; {after}")
+        lines.append(f"{who}: {failure_phrase(trial)}; {after}")
     return "\n".join(lines)
+
+
+class BadSetting(ValueError):
+    """A value the playground refuses; ``field`` names the control that holds it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def your_fix(
@@ -86,20 +90,24 @@ def your_fix(
     extra: str,
 ) -> Fix:
     """The controls as a fix: ``create_engine`` keywords, and the read timeout, which each
-    driver gets under its own name (``Fix.read_timeout``); ``ValueError`` with a message for
-    bad values.
+    driver gets under its own name (``Fix.read_timeout``); :class:`BadSetting` (which field, and
+    why) for a bad value.
 
     ``extra`` is a literal dict (JSON or Python), parsed as data and never evaluated,
     checked against the engine options the lab knows.
     """
     if pool_recycle < 0 and pool_recycle != -1:
-        raise ValueError(f"pool_recycle={pool_recycle:g}: use a positive number of seconds, or -1 for off")
+        raise BadSetting(
+            "pool_recycle", f"pool_recycle={pool_recycle:g}: use a positive number of seconds, or -1 for off"
+        )
     if pool_size < 1:
-        raise ValueError(f"pool_size={pool_size}: at least 1")
+        raise BadSetting("pool_size", f"pool_size={pool_size}: at least 1")
     if max_overflow < -1:
-        raise ValueError(f"max_overflow={max_overflow}: -1 (no limit) or more")
+        raise BadSetting("max_overflow", f"max_overflow={max_overflow}: -1 (no limit) or more")
     if read_timeout < 0:
-        raise ValueError(f"read_timeout={read_timeout:g}: 0 for none, or a positive number of seconds")
+        raise BadSetting(
+            "read_timeout", f"read_timeout={read_timeout:g}: 0 for none, or a positive number of seconds"
+        )
     options: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}
     if pool_recycle != -1:
         options["pool_recycle"] = pool_recycle
@@ -109,9 +117,9 @@ def your_fix(
         try:
             settings = parse_settings(extra)
         except LabError as exc:
-            raise ValueError(f"engine options: {exc}") from None
+            raise BadSetting("extra", f"engine options: {exc}") from None
         if settings.unknown:
-            raise ValueError(f"unknown engine option(s): {', '.join(settings.unknown)}")
+            raise BadSetting("extra", f"unknown engine option(s): {', '.join(settings.unknown)}")
         options.update(settings.engine_options())
     shown = {k: v for k, v in options.items() if DEFAULT_POOL.get(k) != v}
     if read_timeout:
@@ -153,16 +161,6 @@ def table(frame: pd.DataFrame) -> str:
 
 class Settings:
     """One setting: one of the scenario's fixes, or your own engine options (A, and B beside it)."""
-
-    #: which control holds a value, by how its message starts
-    CONTROLS: ClassVar[dict[str, str]] = {
-        "pool_recycle": "pool_recycle",
-        "pool_size": "pool_size",
-        "max_overflow": "max_overflow",
-        "read_timeout": "read_timeout",
-        "engine options": "extra",
-        "unknown engine option": "extra",
-    }
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -224,12 +222,13 @@ class Settings:
                 int(self.max_overflow.value), float(self.read_timeout.value), str(self.extra.value),
             )  # fmt: skip
             for driver in drivers:  # e.g. a fraction of a second where a driver takes whole seconds
-                fix.engine_options(driver)
-        except ValueError as exc:
-            text = str(exc)
-            name = next((c for start, c in self.CONTROLS.items() if text.startswith(start)), "read_timeout")
-            self.inputs[name].add_class("lab-bad")
-            raise ValueError(f"setting {self.label}: {text}") from None
+                try:
+                    fix.engine_options(driver)
+                except ValueError as exc:
+                    raise BadSetting("read_timeout", str(exc)) from None
+        except BadSetting as exc:
+            self.inputs[exc.field].add_class("lab-bad")
+            raise ValueError(f"setting {self.label}: {exc}") from None
         return fix
 
 
@@ -722,7 +721,7 @@ class Playground:
                 "fix": fix,
                 "timings": ", ".join(f"{k}={v:g}" for k, v in timings.items()),
                 "errors": len(failed) if errors is None else errors,
-                "codes": ", ".join(dict.fromkeys(error_label(e) for _, e in failed.iterrows())),
+                "codes": error_codes(failed),
                 "aborted_clients": rows.attrs.get("aborted_clients", 0) if rows is not None else None,
                 "seconds": round(time.monotonic() - started, 1),
                 "verdict": text,

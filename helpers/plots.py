@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .scenarios.tables import error_label
+
 OK = "#2a9d55"
 ERROR = "#d1495b"
 NEUTRAL = "#8d99ae"
@@ -76,7 +78,7 @@ def outcome_grid(summary: pd.DataFrame, title: str = "Outcome per driver and fix
             s["driver"],
             s["row"],
             OK if s["ok"] else ERROR,
-            "ok" if s["ok"] else f"{_error_label(s)} ×{s['errors']}",
+            "ok" if s["ok"] else f"{error_label(s)} ×{s['errors']}",
         )
         for _, s in summary.iterrows()
     ]
@@ -152,13 +154,6 @@ def ping_costs(pings: pd.DataFrame) -> Figure:
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
-
-
-def _error_label(summary_row: pd.Series) -> str:
-    """The error code, or for errors without one the class's short name."""
-    if not pd.isna(summary_row["error_code"]):
-        return str(summary_row["error_code"])
-    return str(summary_row.get("error_class") or "error").rsplit(".", 1)[-1]
 
 
 def _cell(x: float, y: float, color: str):  # type: ignore[no-untyped-def]

@@ -89,15 +89,38 @@ def tls_config(config: LabConfig) -> LabConfig:
     return dataclasses.replace(config, backend="local", port=None, home=config.home / "tls", tls=True)
 
 
+#: The TLS labs :func:`kept` holds up, by their home: :func:`tls_lab` lends one of them.
+_KEPT: dict[Path, Any] = {}
+
+
+@contextmanager
+def kept(config: LabConfig) -> Iterator[None]:
+    """Keep one private TLS server up for the block: each :func:`tls_lab` in it gets that one,
+    instead of starting and stopping its own."""
+    home = tls_config(config).home
+    if home in _KEPT:
+        yield
+        return
+    with tls_lab(config) as lab:
+        _KEPT[home] = lab
+        try:
+            yield
+        finally:
+            del _KEPT[home]
+
+
 @contextmanager
 def tls_lab(config: LabConfig) -> Iterator[Any]:
     """A :class:`~helpers.lab.Lab` on a private TLS server, stopped on exit (about 1 s to start
-    from an existing data directory). Its engines connect over TLS (``Lab.engine`` adds
-    :func:`connect_args`)."""
+    from an existing data directory), or the one :func:`kept` holds up. Its engines connect
+    over TLS (``Lab.engine`` adds :func:`connect_args`)."""
     from . import runlock
     from .lab import Lab  # the lab imports this module for its engines' TLS arguments
 
     chosen = tls_config(config)
+    if chosen.home in _KEPT:
+        yield _KEPT[chosen.home]
+        return
     with runlock.exclusive(f"tls{chosen.home}", 0, "the TLS server"):  # one user at a time
         lab = Lab.start(chosen)
         try:

@@ -30,25 +30,17 @@
 drivers = None  # every driver; ["pymysql", "mysqldb"] runs two
 
 # %%
-import pandas as pd
-
 import helpers
 from helpers import bench, plots
-from helpers.drivers import ALL_DRIVERS, ASYNC_DRIVERS, versions
+from helpers.drivers import ALL_DRIVERS, versions
 from helpers.record import code, nested, outcomes, record
 from helpers.tls import tls_lab
 
 lab = helpers.start_lab()
 drivers = drivers or list(ALL_DRIVERS)
-async_drivers = [d for d in drivers if d in ASYNC_DRIVERS]
 names = ["async_cancel", "idle_tls", "restart_tls", "kill_idle_tls", "mysql8_inactivity"]
-frames = [
-    helpers.run(name, lab, drivers=async_drivers if name == "async_cancel" else drivers)
-    for name in names
-    if name != "async_cancel" or async_drivers
-]
-rows = pd.concat(frames, ignore_index=True)
-views = [view for frame in frames for view in frame.attrs["views"]]
+rows = helpers.run_all(lab, names, drivers=drivers)  # async_cancel: with the async drivers only
+views = rows.attrs["views"]
 summary = helpers.summarize(rows)
 record(
     "each cause, each fix, per driver",

@@ -96,17 +96,21 @@ def test_the_cluster_profile_runs_three_synced_nodes_behind_haproxy(lab: Lab) ->
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     try:
-        assert up.returncode == 0, up.stderr[-2000:]
-        writer = pymysql.connect(host="127.0.0.1", port=33070, user="lab", password="lab", database="lab")
+        if up.returncode != 0:  # what the nodes said: the failed one's last lines
+            logs = subprocess.run(
+                [*compose, "logs", "--no-color", "--tail", "25"], capture_output=True, text=True
+            )
+            pytest.fail(f"{up.stderr[-800:]}\n{logs.stdout[-6000:]}")
+        writer = pymysql.connect(host="127.0.0.1", port=13070, user="lab", password="lab", database="lab")
         with writer, writer.cursor() as cur:
             cur.execute("SELECT @@port")
-            assert cur.fetchone()[0] == 33071  # galera1, the writer's first server
+            assert cur.fetchone()[0] == 13071  # galera1, the writer's first server
             cur.execute("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")
             assert int(cur.fetchone()[1]) == 3
             cur.execute("CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY, v INT)")
             cur.execute("REPLACE INTO t VALUES (1, 7)")
             writer.commit()
-        galera3 = pymysql.connect(host="127.0.0.1", port=33073, user="lab", password="lab", database="lab")
+        galera3 = pymysql.connect(host="127.0.0.1", port=13073, user="lab", password="lab", database="lab")
         with galera3, galera3.cursor() as cur:  # replicated
             cur.execute("SELECT v FROM t WHERE id = 1")
             assert cur.fetchone()[0] == 7

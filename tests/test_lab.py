@@ -154,7 +154,7 @@ def test_external_server_is_read_only_unless_allowed(lab: Lab) -> None:
 
 def test_no_backend_at_all_says_what_was_tried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The machine's binaries are hidden from the lookup; nothing else is faked.
-    monkeypatch.setattr("helpers.backends.find_binary", lambda name: None)
+    monkeypatch.setattr("helpers.backends.server_binaries", lambda: None)
     monkeypatch.setattr("helpers.backends.docker_problem", lambda: "no Docker engine answers")
     with pytest.raises(LabError) as info:
         choose_backend(LabConfig(backend="auto", home=tmp_path))

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
@@ -21,7 +22,7 @@ from helpers import Lab
 
 from .browser import READY, free_port, http_ok, kernel_idle, launch, local_only, served, shot, wait_for_port
 from .conftest import REPO
-from .test_notebooks import BROWSER_RUNS_LESSONS, shows_what_it_says
+from .test_notebooks import BROWSER_RUNS_LESSONS, SHRUNK, shows_what_it_says, with_parameters
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser tests skipped: playwright not installed"
@@ -30,12 +31,12 @@ sync_api = pytest.importorskip(
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
 LESSONS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py"))
-#: How long a lesson may take to run all its cells (ms): the longest besides the matrix took
-#: 76 s in CI; allow for a loaded machine.
+#: How long a lesson may take to run all its cells (ms): the longest took 76 s in CI; allow for a
+#: loaded machine.
 RUN_ALL = 300_000
-#: 14_matrix runs every scenario (the cluster's, the namespaces' and TLS too): 167 s alone in the
-#: browser, and past 300 s once in CI on a busier machine.
-LONGER = {"14_matrix": 600_000}
+#: Lessons the browser runs with test_notebooks' smaller parameters, from a copy beside them: the
+#: matrix runs every scenario (167 s whole here), and test_scenarios runs each of them already.
+SHRUNK_HERE = ("14_matrix",)
 PROMPT = re.compile(r"^\[\d+\]:$")
 #: The notebook on screen (JupyterLab keeps other tabs in the DOM, hidden).
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
@@ -123,17 +124,31 @@ def run_all_and_wait(base: str, token: str, notebook: str, page, budget: int = R
     raise AssertionError(f"{notebook}: not every cell ran in {budget // 1000} s: {texts}")
 
 
-@pytest.mark.parametrize(
-    "lesson",
-    [
-        pytest.param(name, marks=pytest.mark.timeout(LONGER[name] // 1000 + 60)) if name in LONGER else name
-        for name in LESSONS
-    ],
-)
-def test_lesson_reads_well_in_jupyterlab(jupyterlab: tuple[str, str], page, lesson: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def notebook(lesson: str) -> Iterator[str]:
+    """The lesson's notebook in ``notebooks/``; for :data:`SHRUNK_HERE`, a copy with the smaller
+    parameters, removed after."""
+    if lesson not in SHRUNK_HERE:
+        yield f"{lesson}.ipynb"
+        return
+    nb = jupytext.read(REPO / "notebooks" / f"{lesson}.py")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    with_parameters(nb, SHRUNK[lesson])
+    copy = REPO / "notebooks" / f"{lesson}_shrunk.ipynb"
+    nbformat.write(nb, copy)
+    try:
+        yield copy.name
+    finally:  # and the script jupytext pairs it with, should JupyterLab have saved it
+        copy.unlink(missing_ok=True)
+        copy.with_suffix(".py").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_reads_well_in_jupyterlab(
+    jupyterlab: tuple[str, str], page, lesson: str, notebook: str
+) -> None:  # type: ignore[no-untyped-def]
     base, token = jupyterlab
-    notebook = f"{lesson}.ipynb"
-    run_all_and_wait(base, token, notebook, page, LONGER.get(lesson, RUN_ALL))
+    run_all_and_wait(base, token, notebook, page)
     outputs = page.locator(f"{PANEL} .jp-OutputArea-output")
     stderr = outputs.locator('[data-mime-type="application/vnd.jupyter.stderr"]')
     assert stderr.count() == 0, f"error or stderr output: {stderr.all_text_contents()[:3]}"

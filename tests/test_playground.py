@@ -89,6 +89,9 @@ def test_bad_values_give_a_message_and_run_nothing(
     getattr(playground, control).value = value
     assert playground.start() is False
     assert message in playground.message.value.replace("&#x27;", "'").replace("&quot;", '"')
+    assert "lab-bad" in getattr(playground, control)._dom_classes  # marked where the value is
+    marked = [name for name, child in playground.a.inputs.items() if "lab-bad" in child._dom_classes]
+    assert marked == [control]
     assert not playground.running and playground.history == [] and playground.last_rows is None
 
 

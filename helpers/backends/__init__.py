@@ -9,7 +9,7 @@ from ..errors import LabError
 from .base import Backend
 from .compose import ComposeBackend, docker_problem
 from .external import ExternalBackend
-from .local import INSTALL_HINT, LocalBackend, find_binary
+from .local import INSTALL_HINT, LocalBackend, server_binaries
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def choose_backend(config: LabConfig) -> Backend:
     problem = docker_problem()
     if problem is None:
         return ComposeBackend(config)
-    if find_binary("mariadbd") and find_binary("mariadb-install-db"):
+    if server_binaries():
         log.info("docker backend unavailable (%s); using the local backend", problem)
         return local
     raise LabError(

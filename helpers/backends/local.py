@@ -37,6 +37,17 @@ def find_binary(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
 
 
+def server_binaries() -> tuple[str, str] | None:
+    """``mariadbd`` and ``mariadb-install-db``, or None where either is missing."""
+    mariadbd, install_db = find_binary("mariadbd"), find_binary("mariadb-install-db")
+    return (mariadbd, install_db) if mariadbd and install_db else None
+
+
+def no_server_binaries(who: str) -> str | None:
+    """None where the server binaries are here; else one line: ``who`` needs them, and how to get them."""
+    return None if server_binaries() else f"{who} needs the MariaDB server binaries: {INSTALL_HINT}"
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Can a server listen on ``port``? (SO_REUSEADDR, as mariadbd: TIME_WAIT is no obstacle.)"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -141,10 +152,10 @@ class LocalBackend(Backend):
     def start(self, *, detach: bool = False) -> bool:
         if self.running():
             return False
-        mariadbd = find_binary("mariadbd")
-        install_db = find_binary("mariadb-install-db")
-        if not mariadbd or not install_db:
-            raise LabError(f"the local backend needs the MariaDB server binaries: {INSTALL_HINT}")
+        binaries = server_binaries()
+        if binaries is None:
+            raise LabError(str(no_server_binaries("the local backend")))
+        mariadbd, install_db = binaries
         port = self._choose_port()
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.config.tls:

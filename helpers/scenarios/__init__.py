@@ -29,7 +29,7 @@ from .fixes import NO_FIX, Fix
 from .held import long_checkout_report
 from .idle import recycle_by_age, replacements, timeout_scopes, watch_idle
 from .registry import SCENARIOS, Scenario, coverage, get, run, run_all, scenario
-from .tables import first_errors, summarize
+from .tables import error_codes, error_label, failure_phrase, first_errors, summarize
 from .trial import COLUMNS, Trial, each
 
 #: The lessons' order (notebooks 01-12); the registry follows it.
@@ -70,6 +70,9 @@ __all__ = [
     "Trial",
     "coverage",
     "each",
+    "error_codes",
+    "error_label",
+    "failure_phrase",
     "first_errors",
     "get",
     "long_checkout_report",

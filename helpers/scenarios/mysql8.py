@@ -59,4 +59,7 @@ def mysql8_inactivity(lab: Lab, trials: list[Trial], place: Place, wait_timeout:
     wait(idle, f"idle {idle:g}s: the replayed MySQL 8 says goodbye at {wait_timeout:g}s")
     each(trials, "after idle")
     each(trials, "next checkout")
-    place.views.append({"view": "device", "farewells_sent": proxy.counts["farewell"]})
+    # one idle connection per trial: the goodbyes the proxy sent, against those it should have
+    place.views.append(
+        {"view": "device", "farewells_sent": proxy.counts["farewell"], "idle_flows": len(trials)}
+    )

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .. import tls
-from ..backends.local import find_binary
+from ..backends.local import no_server_binaries
 from ..lab import Lab
 from .common import HARDENED, PRE_PING
 from .fixes import NO_FIX, Fix
@@ -29,9 +29,7 @@ from .trial import Trial
 
 def unavailable() -> str | None:
     """Why this machine cannot run the TLS server (it is a local ``mariadbd``), or None."""
-    if not find_binary("mariadbd") or not find_binary("mariadb-install-db"):
-        return "the TLS scenarios start a local mariadbd: install mariadb-server"
-    return None
+    return no_server_binaries("the TLS scenarios' server (a local mariadbd)")
 
 
 #: 2026 ``CR_SSL_CONNECTION_ERROR``: how mysqlclient and MariaDB Connector/Python (both on MariaDB
@@ -41,7 +39,10 @@ def unavailable() -> str | None:
 CR_SSL_CONNECTION_ERROR = 2026
 #: The drivers whose ping says 2026 there (measured; after ``idle_tls``'s timeout their ping says 2006).
 PING_SAYS_2026 = ("mysqldb", "mariadbconnector")
-PRE_PING_TLS = dataclasses.replace(PRE_PING, prevents_for=dict.fromkeys(PING_SAYS_2026, False))
+#: ``pool_pre_ping`` against a closed TLS connection: its own name, since it holds with four drivers only.
+PRE_PING_TLS = dataclasses.replace(
+    PRE_PING, name="pool_pre_ping (over TLS)", prevents_for=dict.fromkeys(PING_SAYS_2026, False)
+)
 #: The workaround: 2026 counted as a disconnect by a ``handle_error`` listener (it sees pre-pings too).
 PRE_PING_2026 = Fix(
     "pool_pre_ping + 2026 as a disconnect (handle_error)",
@@ -52,13 +53,14 @@ PRE_PING_2026 = Fix(
 
 @contextmanager
 def _tls_place(lab: Lab, timings: dict[str, float]) -> Iterator[Place]:
-    """A private TLS server for one scenario (about 1 s from its data directory), stopped after.
+    """A private TLS server for one scenario (about 1 s from its data directory), stopped after,
+    or the one :func:`~helpers.tls.kept` holds up for the TLS scenarios of a ``run_all``.
     Its view: the server's TLS settings, and the TLS version and cipher of a connection to it."""
     with tls.tls_lab(lab.backend.config) as inner:
         names = "('have_ssl', 'require_secure_transport', 'version')"
         server = inner.sql(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN {names}")
         session = inner.sql("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
-        facts = {**dict(zip(server["Variable_name"], server["Value"], strict=True))}
+        facts = dict(zip(server["Variable_name"], server["Value"], strict=True))
         facts.update(zip(session["Variable_name"], session["Value"], strict=True))
         place = Place(inner)
         place.views.append({"view": "server", **facts})
@@ -81,6 +83,7 @@ def _over_tls(plain: Scenario, title: str, fixes: list[Fix]) -> Scenario:
         not_for=plain.not_for,
         place=_tls_place,
         needs=unavailable,
+        shares=lambda lab: tls.kept(lab.backend.config),
     )(body)
 
 

@@ -29,7 +29,8 @@ class Scenario:
     it does not run with a driver, by driver; ``drivers``: the others, which it runs with.
     ``place``: where its trials run (default: against the caller's lab, in the caller's
     thread; a network namespace's scenario runs them inside it); ``needs``: why it cannot
-    run on this machine (one line), or None."""
+    run on this machine (one line), or None; ``shares``: what :func:`run_all` keeps up across
+    the scenarios beside it that name the same (one TLS server for the TLS scenarios)."""
 
     name: str
     title: str
@@ -40,6 +41,7 @@ class Scenario:
     not_for: dict[str, str] = field(default_factory=dict)
     place: Callable[[Lab, dict[str, float]], AbstractContextManager[Place]] | None = None
     needs: Callable[[], str | None] | None = None
+    shares: Callable[[Lab], AbstractContextManager[object]] | None = None
 
     def unavailable(self) -> str | None:
         """Why it cannot run on this machine (a missing tool or privilege), or None."""
@@ -86,6 +88,7 @@ def scenario(
     not_for: dict[str, str] | None = None,
     place: Callable[[Lab, dict[str, float]], AbstractContextManager[Place]] | None = None,
     needs: Callable[[], str | None] | None = None,
+    shares: Callable[[Lab], AbstractContextManager[object]] | None = None,
 ) -> Callable[[Callable[..., None]], Scenario]:
     """Decorator: register ``body(lab, trials, **timings)`` as scenario ``name``; ``timings``
     are in seconds (e.g. ``wait_timeout``, ``idle``), with their defaults;
@@ -110,6 +113,7 @@ def scenario(
             {check_driver(d): why for d, why in (not_for or {}).items()},
             place,
             needs,
+            shares,
         )
         SCENARIOS[name] = entry
         return entry
@@ -217,7 +221,19 @@ def run_all(
             if why:
                 log.info("%s does not run with %s: %s", name, driver, why)
         plan[name] = [d for d in wanted if not entry.why_not(d)]
-    frames = [run(name, lab, runs_with) for name, runs_with in plan.items() if runs_with]
+    frames = []
+    with ExitStack() as kept:  # what scenarios side by side share, up while they run
+        held = None
+        for name, runs_with in plan.items():
+            if not runs_with:
+                continue
+            shares = get(name).shares
+            if shares is not held:
+                kept.close()
+                held = shares
+                if shares is not None:
+                    kept.enter_context(shares(lab))
+            frames.append(run(name, lab, runs_with))
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     rows = pd.concat(frames, ignore_index=True)
