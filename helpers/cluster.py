@@ -53,7 +53,7 @@ import pandas as pd
 import pymysql
 
 from . import haproxy, runlock
-from .backends.local import LocalBackend, find_binary, free_port, port_is_free
+from .backends.local import LocalBackend, free_port, port_is_free, server_binaries
 from .config import SERVER_CNF, LabConfig
 from .errors import LabError
 from .haproxy import HAProxy, Listener, Upstream
@@ -90,8 +90,7 @@ EVS_TIMINGS = (
 def unavailable() -> str | None:
     """Why a cluster cannot start here (one line), or None."""
     missing = [what for what, ok in (
-        ("mariadbd", find_binary("mariadbd")),
-        ("mariadb-install-db", find_binary("mariadb-install-db")),
+        ("mariadbd and mariadb-install-db", server_binaries()),
         ("galera-4", PROVIDER.exists()),
         ("rsync", shutil.which("rsync")),
         ("wsrep_sst_rsync (mariadb-server)", shutil.which("wsrep_sst_rsync")),
@@ -196,8 +195,9 @@ class GaleraNode(LocalBackend):
     def spawn(self, detach: bool = False) -> int:
         """Start mariadbd without waiting for it (:meth:`_await_ready` waits); a joiner's data
         comes from its donor (rsync), so only the bootstrap node needs a data directory made."""
-        mariadbd, install_db = find_binary("mariadbd"), find_binary("mariadb-install-db")
-        assert mariadbd is not None and install_db is not None  # unavailable() says otherwise
+        binaries = server_binaries()
+        assert binaries is not None  # unavailable() says otherwise
+        mariadbd, install_db = binaries
         self.dir.mkdir(parents=True, exist_ok=True)
         self.datadir.mkdir(exist_ok=True)
         self._write_config(self.ports.mysql)

@@ -9,7 +9,7 @@
 
 # %% [markdown]
 # **Before you start:** lessons 01–12.
-# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about three minutes (every scenario, both drivers; the cluster, the network namespaces and the TLS server where this machine has them: 167 s), measured in the lab's browser tests.
+# **Docker:** not needed (a private `mariadbd` serves where no engine answers). **Time to run:** about three minutes (every scenario, both drivers; the cluster, the network namespaces and the TLS server where this machine has them: 167 s, measured in JupyterLab on the lab's test machine).
 
 # %% tags=["parameters"]
 scenarios = None  # every registered scenario; a list of names runs fewer

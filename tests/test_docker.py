@@ -96,9 +96,9 @@ def test_the_cluster_profile_runs_three_synced_nodes_behind_haproxy(lab: Lab) ->
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     try:
-        if up.returncode != 0:  # what the nodes said: the failed one's last lines
+        if up.returncode != 0:  # what the nodes said: each one's last lines
             logs = subprocess.run(
-                [*compose, "logs", "--no-color", "--tail", "25"], capture_output=True, text=True
+                [*compose, "logs", "--no-color", "--tail", "25"], capture_output=True, text=True, timeout=60
             )
             pytest.fail(f"{up.stderr[-800:]}\n{logs.stdout[-6000:]}")
         writer = pymysql.connect(host="127.0.0.1", port=13070, user="lab", password="lab", database="lab")

@@ -134,7 +134,7 @@ def notebook(lesson: str) -> Iterator[str]:
     nb = jupytext.read(REPO / "notebooks" / f"{lesson}.py")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with_parameters(nb, SHRUNK[lesson])
-    copy = REPO / "notebooks" / f"{lesson}_shrunk.ipynb"
+    copy = REPO / "notebooks" / f"shrunk_{lesson}.ipynb"  # outside the lessons' pattern
     nbformat.write(nb, copy)
     try:
         yield copy.name

@@ -463,7 +463,7 @@ def test_notebook_runs_clean_and_shows_what_it_says(
 ) -> None:
     in_browser = path.stem in request.config.stash.get(LESSONS_IN_BROWSER, set())  # selected in this run
     if lab.backend.name == "local" and BROWSER_RUNS_LESSONS and in_browser:
-        pytest.skip("the browser pass runs this lesson whole and asserts its claims (test_lessons_browser)")
+        pytest.skip("the browser pass runs this lesson and asserts its claims (test_lessons_browser)")
     nb = jupytext.read(path)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     if path.stem in SHRUNK:

@@ -9,6 +9,7 @@ import pymysql
 import pytest
 from sqlalchemy import text
 
+import helpers
 from helpers import Lab
 from helpers.backends.local import pid_alive
 from helpers.drivers import ALL_DRIVERS, ASYNC_DRIVERS
@@ -59,3 +60,25 @@ def test_every_driver_connects_over_verified_tls_and_plain_is_refused(lab: Lab) 
             pymysql.connect(host=b.host, port=b.port, user=b.user, password=b.password, ssl=system_cas)
         pid = b.pid
     assert pid is not None and not pid_alive(pid)
+
+
+def test_run_all_starts_one_tls_server_for_the_tls_scenarios(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The three TLS scenarios side by side in ``run_all`` share one TLS server (counted at its
+    start); each still runs over TLS, and the server is stopped after."""
+    started: list[Lab] = []
+    start = Lab.start.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Lab], config, *args, **kwargs):  # type: ignore[no-untyped-def]
+        server = start(cls, config, *args, **kwargs)
+        if config.tls:
+            started.append(server)
+        return server
+
+    monkeypatch.setattr(Lab, "start", classmethod(counted))
+    rows = helpers.run_all(lab, ["idle_tls", "restart_tls", "kill_idle_tls"], drivers=["pymysql"])
+    assert set(rows["scenario"]) == {"idle_tls", "restart_tls", "kill_idle_tls"}
+    assert len(started) == 1, started
+    assert [v["Ssl_version"].startswith("TLSv1") for v in rows.attrs["views"]] == [True] * 3
+    assert not started[0].backend.running()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from .. import tls
 from ..backends.local import no_server_binaries
@@ -67,6 +67,12 @@ def _tls_place(lab: Lab, timings: dict[str, float]) -> Iterator[Place]:
         yield place
 
 
+def _one_tls_server(lab: Lab) -> AbstractContextManager[None]:
+    """What the TLS scenarios share in a ``run_all``: one TLS server (one function, so that
+    ``run_all`` sees the same share)."""
+    return tls.kept(lab.backend.config)
+
+
 def _over_tls(plain: Scenario, title: str, fixes: list[Fix]) -> Scenario:
     """Register ``plain``'s body and timings, with ``fixes``, against the TLS server."""
 
@@ -83,7 +89,7 @@ def _over_tls(plain: Scenario, title: str, fixes: list[Fix]) -> Scenario:
         not_for=plain.not_for,
         place=_tls_place,
         needs=unavailable,
-        shares=lambda lab: tls.kept(lab.backend.config),
+        shares=_one_tls_server,
     )(body)
 
 
