@@ -431,7 +431,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s")
+    for handler in logging.getLogger().handlers:  # the level on the handler too: a record a filter
+        handler.setLevel(level)  # lowers (drivers.driver_noise_logged) is then left out
     try:
         return int(args.func(args))
     except LabError as exc:

@@ -23,8 +23,9 @@ from goneaway_pool.hardened import Hardening
 from goneaway_pool.tcp import TcpKeepalive
 
 from . import runlock
+from .failures import error_label, failure_phrase
 from .lab import Lab
-from .scenarios import Fix, error_label, failure_phrase, get, run, summarize
+from .scenarios import Fix, get, run, summarize
 from .scenarios.fixes import NO_FIX
 from .scenarios.registry import MAX_SECONDS, Scenario, check_timings
 

@@ -33,9 +33,10 @@ from . import experiments, progress
 from .drivers import ALL_DRIVERS
 from .errors import LabError
 from .experiments import MAX_POINTS
+from .failures import error_codes, failure_phrase
 from .lab import Lab, start_lab
 from .runbook.settings import parse_settings
-from .scenarios import SCENARIOS, Fix, error_codes, failure_phrase, get, summarize
+from .scenarios import SCENARIOS, Fix, get, summarize
 from .scenarios.registry import MAX_SECONDS, check_timings
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .failures import error_label
+
 OK = "#2a9d55"
 ERROR = "#d1495b"
 NEUTRAL = "#8d99ae"
@@ -76,7 +78,7 @@ def outcome_grid(summary: pd.DataFrame, title: str = "Outcome per driver and fix
             s["driver"],
             s["row"],
             OK if s["ok"] else ERROR,
-            "ok" if s["ok"] else f"{_label(s)} ×{s['errors']}",
+            "ok" if s["ok"] else f"{error_label(s)} ×{s['errors']}",
         )
         for _, s in summary.iterrows()
     ]
@@ -152,12 +154,6 @@ def ping_costs(pings: pd.DataFrame) -> Figure:
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
-
-
-def _label(summary_row: pd.Series) -> str:
-    from .scenarios.tables import error_label  # here: importing the scenarios loads every driver
-
-    return error_label(summary_row)
 
 
 def _cell(x: float, y: float, color: str):  # type: ignore[no-untyped-def]

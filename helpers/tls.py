@@ -94,17 +94,17 @@ _KEPT: dict[Path, Any] = {}
 
 
 @contextmanager
-def kept(config: LabConfig) -> Iterator[None]:
-    """Keep one private TLS server up for the block: each :func:`tls_lab` in it gets that one,
-    instead of starting and stopping its own."""
+def kept(config: LabConfig) -> Iterator[Any]:
+    """Keep one private TLS server up for the block, and give its :class:`~helpers.lab.Lab`:
+    each :func:`tls_lab` in the block gets that one, instead of starting and stopping its own."""
     home = tls_config(config).home
     if home in _KEPT:
-        yield
+        yield _KEPT[home]
         return
     with tls_lab(config) as lab:
         _KEPT[home] = lab
         try:
-            yield
+            yield lab
         finally:
             del _KEPT[home]
 

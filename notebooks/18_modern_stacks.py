@@ -23,8 +23,8 @@
 
 # %% [markdown]
 # **Before you start:** `01_reproduce`, `03_pool_pre_ping`, `15_drivers`.
-# **Docker:** not needed. **Time to run:** about a minute (six drivers; a TLS server started for
-# each TLS scenario, about 1 s).
+# **Docker:** not needed. **Time to run:** about a minute (six drivers; one TLS server, about 1 s
+# to start).
 
 # %% tags=["parameters"]
 drivers = None  # every driver; ["pymysql", "mysqldb"] runs two
@@ -34,12 +34,14 @@ import helpers
 from helpers import bench, plots
 from helpers.drivers import ALL_DRIVERS, versions
 from helpers.record import code, nested, outcomes, record
-from helpers.tls import tls_lab
+from helpers.tls import kept
 
 lab = helpers.start_lab()
 drivers = drivers or list(ALL_DRIVERS)
 names = ["async_cancel", "idle_tls", "restart_tls", "kill_idle_tls", "mysql8_inactivity"]
-rows = helpers.run_all(lab, names, drivers=drivers)  # async_cancel: with the async drivers only
+with kept(lab.backend.config) as tls_server:  # one TLS server for the TLS scenarios and the last section
+    rows = helpers.run_all(lab, names, drivers=drivers)  # async_cancel: with the async drivers only
+    costs = bench.connect_costs(lab, drivers, n=10, repeats=3, tls_lab=tls_server)  # shown at the end
 views = rows.attrs["views"]
 summary = helpers.summarize(rows)
 record(
@@ -138,11 +140,10 @@ first8[["driver", "fix", "error_code", "message", "invalidated"]]
 #
 # A recycle or a disconnect pays one connect. PyMySQL 1.2 builds an SSL context (loading the
 # system's CA store) on every connect even where the server offers no TLS; `ssl_disabled=True`
-# skips it. A TLS server adds its handshake.
+# skips it. A TLS server adds its handshake. Measured in the first cell, on the TLS server the
+# TLS scenarios used.
 
 # %%
-with tls_lab(lab.backend.config) as tls_server:
-    costs = bench.connect_costs(lab, drivers, n=10, repeats=3, tls_lab=tls_server)
 record("ms per connect", ms=nested(costs, ["driver", "connect_args"], "ms_per_connect"))
 plots.connect_costs(costs)
 

@@ -5,6 +5,7 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 
 from __future__ import annotations
 
+from ..failures import error_codes, error_label, failure_phrase
 from . import (
     cancel,
     failover,
@@ -29,7 +30,7 @@ from .fixes import NO_FIX, Fix
 from .held import long_checkout_report
 from .idle import recycle_by_age, replacements, timeout_scopes, watch_idle
 from .registry import SCENARIOS, Scenario, coverage, get, run, run_all, scenario
-from .tables import error_codes, error_label, failure_phrase, first_errors, summarize
+from .tables import first_errors, summarize
 from .trial import COLUMNS, Trial, each
 
 #: The lessons' order (notebooks 01-12); the registry follows it.

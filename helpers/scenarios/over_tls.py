@@ -67,7 +67,7 @@ def _tls_place(lab: Lab, timings: dict[str, float]) -> Iterator[Place]:
         yield place
 
 
-def _one_tls_server(lab: Lab) -> AbstractContextManager[None]:
+def _one_tls_server(lab: Lab) -> AbstractContextManager[object]:
     """What the TLS scenarios share in a ``run_all``: one TLS server (one function, so that
     ``run_all`` sees the same share)."""
     return tls.kept(lab.backend.config)
