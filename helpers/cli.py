@@ -431,10 +431,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    level = logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(message)s")
-    for handler in logging.getLogger().handlers:  # the level on the handler too: a record a filter
-        handler.setLevel(level)  # lowers (drivers.driver_noise_logged) is then left out
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return int(args.func(args))
     except LabError as exc:

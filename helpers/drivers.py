@@ -223,8 +223,10 @@ def driver_noise_logged() -> Iterator[None]:
     They change nothing (the error was already raised and recorded) but would
     litter a notebook; here they go to the ``helpers.drivers`` logger at INFO.
     The same holds for SQLAlchemy's "Exception during reset or similar": the pool's
-    rollback on return of a connection the driver already closed (mysql-connector-python
-    after its read timeout), logged at ERROR; here it is logged at INFO.
+    rollback on return of a connection the scenario broke (mysql-connector-python after its
+    read timeout, a node outside the quorum), logged at ERROR with a traceback; here the pool's
+    record is dropped and one line goes to the ``helpers.drivers`` logger at INFO, whatever
+    handlers the caller configured.
     """
     previous = sys.unraisablehook
     # each pool class logs to its own logger (sqlalchemy.pool.impl.QueuePool, ...), made when
@@ -239,9 +241,10 @@ def driver_noise_logged() -> Iterator[None]:
         log.info("ignored in %r: %r", unraisable.object, unraisable.exc_value)
 
     def quieter(record: logging.LogRecord) -> bool:
-        if record.getMessage().startswith("Exception during reset"):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
+        if not record.getMessage().startswith("Exception during reset"):
+            return True
+        log.info("%s: %r", record.getMessage(), record.exc_info[1] if record.exc_info else None)
+        return False
 
     sys.unraisablehook = hook
     for pool_log in pool_logs:

@@ -5,7 +5,6 @@ One module per cause; importing them registers their scenarios in ``SCENARIOS``.
 
 from __future__ import annotations
 
-from ..failures import error_codes, error_label, failure_phrase
 from . import (
     cancel,
     failover,
@@ -71,9 +70,6 @@ __all__ = [
     "Trial",
     "coverage",
     "each",
-    "error_codes",
-    "error_label",
-    "failure_phrase",
     "first_errors",
     "get",
     "long_checkout_report",
